@@ -1,0 +1,1 @@
+# Copyright (c) ltcls contributors. All rights reserved.

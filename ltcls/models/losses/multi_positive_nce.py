@@ -1,0 +1,115 @@
+# Copyright (c) ltcls contributors. All rights reserved.
+"""The functional core shared by every contrastive loss in ltcls.
+
+SupCon / FCL, KCL, PaCo, ResCom (SPM + in-batch), SBCL and Hybrid-SC are all
+instances of one weighted multi-positive InfoNCE over a block of columns::
+
+    l_i = - sum_j w_ij * log( exp(s_ij) / sum_{m valid} exp(s_im) ) / sum_j w_ij
+
+with ``s`` the (already temperature-scaled) logits, ``w >= 0`` the positive
+weights and ``valid`` the columns that enter the softmax (empty queue slots,
+the anchor itself, ... are masked out). Each method only builds ``s``, ``w``
+and ``valid``; the numerics live here once.
+
+Edge cases, by decision:
+
+* an anchor whose positive weights sum to 0 (no positive) has loss 0 and is
+  left out of the mean (SupCon's reference code returns NaN there);
+* a row with no valid column at all is treated the same way;
+* half-precision inputs are computed in float32 and the loss returned in
+  float32 (a log-sum-exp over thousands of fp16 logits overflows).
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.distributed as dist
+
+
+def multi_positive_nce(
+    logits: torch.Tensor,
+    pos_weight: torch.Tensor,
+    valid_mask: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-anchor weighted multi-positive InfoNCE.
+
+    Args:
+        logits (Tensor): (N, M) similarities already divided by the
+            temperature (plus any additive adjustment such as a log-prior).
+        pos_weight (Tensor): (N, M) non-negative positive weights; a plain
+            multi-positive loss uses the 0/1 positive mask.
+        valid_mask (Tensor, optional): (N, M) or (M,) bool, True for
+            columns that enter the softmax denominator. Positive weights on
+            invalid columns are ignored. Defaults to all valid.
+
+    Returns:
+        tuple(Tensor, Tensor): ``loss`` (N,) float32, 0 for anchors without
+        positives, and ``has_pos`` (N,) bool.
+    """
+    if logits.dim() != 2:
+        raise ValueError(f'logits must be (N, M), got {tuple(logits.shape)}')
+    if pos_weight.shape != logits.shape:
+        raise ValueError(f'pos_weight {tuple(pos_weight.shape)} must match '
+                         f'logits {tuple(logits.shape)}')
+    compute_dtype = logits.dtype if logits.dtype == torch.float64 else \
+        torch.float32
+    logits = logits.to(compute_dtype)
+    pos_weight = pos_weight.to(compute_dtype)
+    if valid_mask is not None:
+        valid_mask = valid_mask.to(torch.bool)
+        if valid_mask.dim() == 1:
+            valid_mask = valid_mask.unsqueeze(0).expand_as(logits)
+        elif valid_mask.shape != logits.shape:
+            raise ValueError(f'valid_mask {tuple(valid_mask.shape)} must be '
+                             f'(M,) or match logits {tuple(logits.shape)}')
+        pos_weight = pos_weight * valid_mask
+        masked = logits.masked_fill(~valid_mask, float('-inf'))
+    else:
+        masked = logits
+    if (pos_weight < 0).any():
+        raise ValueError('pos_weight must be non-negative')
+    lse = torch.logsumexp(masked, dim=1, keepdim=True)  # (N, 1)
+    w_sum = pos_weight.sum(dim=1)
+    has_pos = w_sum > 0
+    if valid_mask is not None:
+        has_pos = has_pos & valid_mask.any(dim=1)
+    lse = torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse))
+    # log-prob only where weights are non-zero (elsewhere it may be -inf)
+    log_prob = torch.where(pos_weight > 0, logits - lse,
+                           torch.zeros_like(logits))
+    num = -(pos_weight * log_prob).sum(dim=1)
+    loss = torch.where(has_pos, num / w_sum.clamp_min(1e-12),
+                       torch.zeros_like(num))
+    return loss, has_pos
+
+
+def reduce_anchor_loss(loss: torch.Tensor,
+                       has_pos: torch.Tensor,
+                       sample_weight: Optional[torch.Tensor] = None,
+                       global_average: bool = True) -> torch.Tensor:
+    """Mean of per-anchor losses over the anchors that have positives.
+
+    With ``global_average`` and an initialised process group, the divisor is
+    the number of such anchors over *all* ranks divided by the world size,
+    so that DDP's gradient averaging yields exactly the mean over the
+    global batch (a W-process run equals the 1-process run on the same
+    global batch even when ranks have different numbers of valid anchors).
+
+    Args:
+        loss (Tensor): (N,) per-anchor losses (0 where ``has_pos`` is False).
+        has_pos (Tensor): (N,) bool.
+        sample_weight (Tensor, optional): (N,) per-anchor weights.
+
+    Returns:
+        Tensor: scalar.
+    """
+    if sample_weight is not None:
+        loss = loss * sample_weight.to(loss.dtype)
+    count = has_pos.sum().to(loss.dtype)
+    if global_average and dist.is_available() and dist.is_initialized() \
+            and dist.get_world_size() > 1:
+        count = count.detach().clone()
+        dist.all_reduce(count)
+        count = count / dist.get_world_size()
+    if count.item() == 0:  # no anchor has a positive: 0, graph kept
+        return loss.sum() * 0.0
+    return loss.sum() / count

@@ -1,0 +1,4 @@
+# Copyright (c) ltcls contributors. All rights reserved.
+from .gather import (all_gather_with_grad, concat_all_gather, rank_offset,
+                     world_info)
+from .labelled_queue import EMPTY, LabelledQueue

@@ -1,0 +1,58 @@
+# Copyright (c) ltcls contributors. All rights reserved.
+"""Checkpoint checks with clear errors."""
+from typing import Dict
+
+import torch
+from torch import nn
+
+from .safe_load import safe_torch_load
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint's weights do not fit the model built from a config."""
+
+
+def load_state_dict_from_file(filename: str) -> Dict[str, torch.Tensor]:
+    """Read the ``state_dict`` of an mmengine checkpoint (or a bare one)."""
+    ckpt = safe_torch_load(filename, map_location='cpu')
+    if not isinstance(ckpt, dict):
+        raise CheckpointMismatchError(
+            f'{filename} holds a {type(ckpt).__name__}, not a checkpoint dict')
+    state = ckpt.get('state_dict', ckpt)
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointMismatchError(
+            f'{filename} has no state_dict of tensors (keys: '
+            f'{sorted(ckpt)[:10]})')
+    return state
+
+
+def check_checkpoint_matches(model: nn.Module, filename: str,
+                             max_listed: int = 8) -> None:
+    """Raise :class:`CheckpointMismatchError` if ``filename`` cannot be
+    loaded strictly into ``model``: missing keys, unexpected keys or a shape
+    difference (e.g. a head trained for another ``num_classes``)."""
+    state = load_state_dict_from_file(filename)
+    state = {k[7:] if k.startswith('module.') else k: v
+             for k, v in state.items()}
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [(k, tuple(state[k].shape), tuple(own[k].shape))
+              for k in sorted(set(own) & set(state))
+              if state[k].shape != own[k].shape]
+    if not (missing or unexpected or shapes):
+        return
+    lines = [f'checkpoint {filename} does not match the model '
+             f'{type(model).__name__} built from the config:']
+    if shapes:
+        lines.append('  shape mismatch (checkpoint vs model): ' + ', '.join(
+            f'{k} {a} vs {b}' for k, a, b in shapes[:max_listed]))
+    if missing:
+        lines.append(f'  {len(missing)} missing key(s), e.g. '
+                     f'{missing[:max_listed]}')
+    if unexpected:
+        lines.append(f'  {len(unexpected)} unexpected key(s), e.g. '
+                     f'{unexpected[:max_listed]}')
+    lines.append('  Is it the checkpoint of this config (same backbone, '
+                 'num_classes and method)?')
+    raise CheckpointMismatchError('\n'.join(lines))
