@@ -15,7 +15,7 @@ does **not** work from the mmdet scope: ltcls is a grandchild of the root.
 from mmengine.registry import Registry
 from mmpretrain.registry import DATA_SAMPLERS as MMPRETRAIN_DATA_SAMPLERS
 from mmpretrain.registry import DATASETS as MMPRETRAIN_DATASETS
-from mmpretrain.registry import EVALUATOR as MMPRETRAIN_EVALUATOR
+from mmpretrain.registry import EVALUATORS as MMPRETRAIN_EVALUATORS
 from mmpretrain.registry import HOOKS as MMPRETRAIN_HOOKS
 from mmpretrain.registry import LOG_PROCESSORS as MMPRETRAIN_LOG_PROCESSORS
 from mmpretrain.registry import LOOPS as MMPRETRAIN_LOOPS
@@ -42,7 +42,7 @@ __all__ = [
     'OPTIMIZERS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
     'PARAM_SCHEDULERS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS',
     'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'TASK_UTILS', 'METRICS',
-    'EVALUATOR', 'VISUALIZERS', 'VISBACKENDS'
+    'EVALUATORS', 'VISUALIZERS', 'VISBACKENDS'
 ]
 
 #######################################################################
@@ -108,8 +108,8 @@ TASK_UTILS = Registry(
 #######################################################################
 METRICS = Registry(
     'metric', parent=MMPRETRAIN_METRICS, locations=['ltcls.evaluation'])
-EVALUATOR = Registry(
-    'evaluator', parent=MMPRETRAIN_EVALUATOR, locations=['ltcls.evaluation'])
+EVALUATORS = Registry(
+    'evaluator', parent=MMPRETRAIN_EVALUATORS, locations=['ltcls.evaluation'])
 
 #######################################################################
 #                        ltcls.visualization                          #

@@ -14,6 +14,7 @@ from copy import deepcopy
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import ltcls  # noqa: E402,F401  (version checks, safe checkpoint loading)
+import torch  # noqa: E402
 from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
@@ -109,7 +110,8 @@ def merge_args(cfg, args):
         cfg.auto_scale_lr.enable = True
 
     default_dataloader_cfg = ConfigDict(
-        pin_memory=True,
+        # pinned memory only helps host-to-GPU copies
+        pin_memory=torch.cuda.is_available(),
         persistent_workers=True,
         collate_fn=dict(type='default_collate'),
     )

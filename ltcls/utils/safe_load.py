@@ -28,6 +28,28 @@ class UnsafeCheckpointError(RuntimeError):
     """A checkpoint holds a pickled object outside the allow-list."""
 
 
+_HISTORY_BUFFER_STATS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getattr(obj, name):
+    """A restricted stand-in for ``builtins.getattr`` during unpickling.
+
+    ``HistoryBuffer`` pickles its statistics methods as
+    ``getattr(HistoryBuffer, 'mean')`` and so on. Allow-listing the real
+    ``getattr`` would let a checkpoint reach any attribute of any allowed
+    object, so only these look-ups are served; anything else is refused.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    allowed = set(_HISTORY_BUFFER_STATS) | set(
+        getattr(HistoryBuffer, '_statistics_methods', {}))
+    if obj is HistoryBuffer and isinstance(name, str) and name in allowed \
+            and callable(getattr(HistoryBuffer, name, None)):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'Unsupported global: GLOBAL builtins.getattr({obj!r}, {name!r}) is '
+        'not an allowed look-up in a checkpoint')
+
+
 def mmengine_checkpoint_safe_types() -> List:
     """The exact types mmengine / mmpretrain checkpoints hold besides
     tensors and plain containers."""
@@ -37,7 +59,10 @@ def mmengine_checkpoint_safe_types() -> List:
         from numpy._core.multiarray import _reconstruct, scalar
     except ImportError:  # numpy 1.x
         from numpy.core.multiarray import _reconstruct, scalar
-    types = [HistoryBuffer, np.ndarray, np.dtype, _reconstruct, scalar]
+    types = [
+        HistoryBuffer, np.ndarray, np.dtype, _reconstruct, scalar,
+        (_history_buffer_getattr, 'builtins.getattr')
+    ]
     # The per-dtype classes (numpy >= 1.25 exposes them in numpy.dtypes);
     # pickles of arrays/scalars name them when rebuilding the dtype.
     for name in ('Float64DType', 'Float32DType', 'Float16DType', 'Int64DType',
@@ -85,7 +110,7 @@ def safe_torch_load(filename, map_location=None):
                           weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)
-        match = re.search(r'Unsupported global: GLOBAL ([\w.]+)', msg)
+        match = re.search(r'GLOBAL ([\w.]+)', msg)
         what = match.group(1) if match else 'an object outside the allow-list'
         raise UnsafeCheckpointError(
             f'Refusing to load checkpoint {filename}: it contains a pickled '

@@ -42,8 +42,10 @@ def test_resume_matches_uninterrupted_run(repo_root, tmp_path):
     cfg = _cfg(repo_root, tmp_path / 'part', 3)
     cfg.resume = True
     cfg.load_from = str(tmp_path / 'part' / 'epoch_2.pth')
-    resumed = Runner.from_cfg(cfg)
-    resumed.load_or_resume()
+    # 1) what resume restores
+    check = Runner.from_cfg(copy.deepcopy(cfg))
+    check.load_or_resume()
+    resumed = check
     assert resumed.epoch == 2
     assert resumed.iter == part.iter
     # optimizer momentum buffers and BN running stats are restored
@@ -55,7 +57,9 @@ def test_resume_matches_uninterrupted_run(repo_root, tmp_path):
                            v['momentum_buffer'])
     bn = 'backbone.bn1.running_mean'
     assert torch.equal(resumed.model.state_dict()[bn], saved['state_dict'][bn])
-    resumed._has_loaded = True  # already resumed above
-    resumed.train()
-    for k, v in resumed.model.state_dict().items():
+    # 2) training on from the checkpoint ends where the uninterrupted run did
+    cont = Runner.from_cfg(cfg)
+    cont.train()
+    assert cont.iter == full.iter
+    for k, v in cont.model.state_dict().items():
         assert torch.allclose(v.float(), full_state[k].float(), atol=1e-5), k

@@ -61,3 +61,18 @@ def test_arbitrary_object_refused(tmp_path):
 def test_missing_checkpoint_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match='does not exist'):
         _load_checkpoint(str(tmp_path / 'nope.pth'))
+
+
+class SneakyGetattr:
+    """Tries to use the getattr that HistoryBuffer's pickles need to reach
+    something else."""
+
+    def __reduce__(self):
+        return (getattr, (HistoryBuffer, '__subclasses__'))
+
+
+def test_getattr_only_serves_history_buffer_statistics(tmp_path):
+    path = tmp_path / 'sneaky.pth'
+    torch.save({'x': SneakyGetattr()}, path)
+    with pytest.raises(UnsafeCheckpointError, match='getattr'):
+        safe_torch_load(str(path))
