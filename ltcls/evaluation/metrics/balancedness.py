@@ -24,6 +24,7 @@ measures beta with a linear probe trained on full (balanced) ImageNet and
 evaluated on ImageNet val; this metric only computes beta from the
 predictions of whatever classifier is evaluated.
 """
+import logging
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -132,6 +133,6 @@ class Balancedness(BaseMetric):
             print_log(
                 f'Balancedness: {int((~evaluated).sum())} classes have no '
                 'test samples and are left out', logger='current',
-                level='WARNING')
+                level=logging.WARNING)
         acc = correct[evaluated] / total[evaluated]
         return dict(beta=balancedness(acc, self.sigma), sigma=self.sigma)

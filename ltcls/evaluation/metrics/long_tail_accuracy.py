@@ -16,6 +16,7 @@ by mmengine's ``BaseMetric``).
 """
 import csv
 import json
+import logging
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -269,14 +270,14 @@ class LongTailAccuracy(BaseMetric):
             print_log(
                 f'LongTailAccuracy: {missing} classes have no test samples; '
                 'they are left out of the group and class means',
-                logger='current', level='WARNING')
+                logger='current', level=logging.WARNING)
         for shot in SHOTS:
             if metrics[shot] != metrics[shot]:
                 print_log(
                     f'LongTailAccuracy: no evaluated class is {shot}-shot '
                     f'with many_thr={self.many_thr}, few_thr={self.few_thr}; '
                     f'{shot} accuracy is NaN', logger='current',
-                    level='WARNING')
+                    level=logging.WARNING)
         self._dump(metrics, per_class, classes)
         return metrics
 
@@ -287,7 +288,7 @@ class LongTailAccuracy(BaseMetric):
                 print_log(
                     'LongTailAccuracy: no out_dir (set by ClassCountsHook or '
                     'the out_dir argument); per-class accuracies are not '
-                    'written', logger='current', level='WARNING')
+                    'written', logger='current', level=logging.WARNING)
             return
         os.makedirs(self.out_dir, exist_ok=True)
         ks = sorted(k for k in per_class if k.startswith('top'))
