@@ -24,8 +24,9 @@ def _split_views(inputs) -> Optional[list]:
 
     Recognised layouts (B samples, V views):
 
-    * ``pseudo_collate`` of ``MultiView``: a list of B lists of V tensors
-      (C, H, W) -> V lists of B tensors;
+    * ``pseudo_collate`` (mmengine's default) of ``MultiView``: it
+      transposes the per-sample view lists, so the batch is a list of V
+      lists of B tensors (C, H, W) -> returned as is (V lists);
     * ``default_collate`` of ``MultiView``: a list of V tensors (B, C, H, W)
       -> returned as is.
 
@@ -36,16 +37,15 @@ def _split_views(inputs) -> Optional[list]:
         return None
     first = inputs[0]
     if isinstance(first, (list, tuple)):
-        num_views = len(first)
-        for i, sample in enumerate(inputs):
-            if not isinstance(sample, (list, tuple)) or \
-                    len(sample) != num_views:
+        batch = len(first)
+        for v, view in enumerate(inputs):
+            if not isinstance(view, (list, tuple)) or len(view) != batch:
                 raise ValueError(
-                    'MultiViewClsDataPreprocessor: every sample of a '
-                    f'multi-view batch must have {num_views} views; sample '
-                    f'{i} has {type(sample).__name__} of length '
-                    f'{len(sample) if hasattr(sample, "__len__") else "?"}')
-        return [[sample[v] for sample in inputs] for v in range(num_views)]
+                    'MultiViewClsDataPreprocessor: a pseudo-collated '
+                    f'multi-view batch must be V lists of {batch} per-sample '
+                    f'tensors; view {v} is {type(view).__name__} of length '
+                    f'{len(view) if hasattr(view, "__len__") else "?"}')
+        return [list(view) for view in inputs]
     if isinstance(first, torch.Tensor) and first.dim() == 4:
         return list(inputs)
     return None
