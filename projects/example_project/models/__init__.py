@@ -1,0 +1,3 @@
+from .inv_freq_ce_loss import InvFreqCrossEntropyLoss
+
+__all__ = ['InvFreqCrossEntropyLoss']
