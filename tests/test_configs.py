@@ -71,7 +71,8 @@ def test_config_loads_and_types_exist(path):
         for p, t, s in _types(cfg.model, 'model'):
             if 'init_cfg' in p or s not in (None, 'mmdet'):
                 continue
-            assert model_reg.get(t) is not None, f'{p}: {t} not registered'
+            found = model_reg.get(t) or R.TASK_UTILS.get(t)
+            assert found is not None, f'{p}: {t} not registered'
         return
     assert scope == 'ltcls', f'{path}: default_scope must be ltcls'
     from mmengine.registry import DefaultScope
