@@ -74,7 +74,8 @@ def read_cifar_pickle(path: str, label_key: str, num_classes: int):
     except Exception as e:  # corrupt / truncated / not a pickle
         raise ValueError(f'cannot read CIFAR pickle {path}: {e!r}') from None
     if not isinstance(entry, dict):
-        raise ValueError(f'{path}: expected a dict, got {type(entry).__name__}')
+        raise ValueError(
+            f'{path}: expected a dict, got {type(entry).__name__}')
     entry = {
         k.decode('latin1') if isinstance(k, bytes) else k: v
         for k, v in entry.items()
@@ -181,14 +182,15 @@ class CIFAR10LT(CachedLabelsMixin, LongTailMixin, CIFAR10):
             **kwargs)
 
     @classmethod
-    def official_counts(cls, imbalance_factor: float,
+    def official_counts(cls,
+                        imbalance_factor: float,
                         profile: str = 'exp') -> List[int]:
         """Per-class train counts for the official CIFAR files (n_max =
         5000 or 500), without reading any data."""
         num_classes = len(cls.METAINFO['classes'])
-        return long_tail_counts(
-            cls.n_max_official, num_classes,
-            check_cifar_imbalance_factor(imbalance_factor), profile)
+        return long_tail_counts(cls.n_max_official, num_classes,
+                                check_cifar_imbalance_factor(imbalance_factor),
+                                profile)
 
     def _split_paths(self) -> List[tuple]:
         root = self.data_prefix['root']
@@ -229,8 +231,7 @@ class CIFAR10LT(CachedLabelsMixin, LongTailMixin, CIFAR10):
                                      'the official CIFAR file')
 
         parts = [
-            read_cifar_pickle(p, self.label_key, num_classes)
-            for p, _ in paths
+            read_cifar_pickle(p, self.label_key, num_classes) for p, _ in paths
         ]
         imgs = np.concatenate([p[0] for p in parts])
         labels = np.concatenate([p[1] for p in parts])

@@ -18,8 +18,8 @@ import os.path as osp
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
-from mmengine.fileio import (LocalBackend, exists, get_file_backend,
-                             get_text, join_path)
+from mmengine.fileio import (LocalBackend, exists, get_file_backend, get_text,
+                             join_path)
 from mmengine.logging import MMLogger
 from mmpretrain.datasets.base_dataset import BaseDataset
 from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
@@ -149,8 +149,9 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
                     f'{name} needs num_classes (or class names in classes=/'
                     'metainfo["classes"])')
             num_classes = len(user_classes)
-        if isinstance(num_classes, bool) or not isinstance(
-                num_classes, (int, np.integer)) or num_classes < 1:
+        valid = isinstance(num_classes, (int, np.integer)) and not isinstance(
+            num_classes, bool) and num_classes >= 1
+        if not valid:
             raise ValueError(f'{name}: num_classes must be a positive int, '
                              f'got {num_classes!r}')
         self._num_classes = int(num_classes)
@@ -191,8 +192,9 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
             samples = self._parse_list(self.ann_file)
         prefix = self.img_prefix
         data_list = [
-            dict(img_path=join_path(prefix, rel) if prefix else rel,
-                 gt_label=label) for rel, label in samples
+            dict(
+                img_path=join_path(prefix, rel) if prefix else rel,
+                gt_label=label) for rel, label in samples
         ]
         if self.check_files:
             missing = [
@@ -264,8 +266,8 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
                     raise ValueError(
                         f'{path}: image id {iid} has two category ids '
                         f'({id2label[iid]} and {cat})')
-                id2label[iid] = self._check_label(
-                    cat, f'{path}: annotations[{k}]')
+                id2label[iid] = self._check_label(cat,
+                                                  f'{path}: annotations[{k}]')
             samples = []
             for img in data['images']:
                 if img['id'] not in id2label:
@@ -279,8 +281,8 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
                 from None
         if self._default_class_names and set(names) == set(
                 range(self.num_classes)):
-            self._metainfo['classes'] = tuple(
-                names[i] for i in range(self.num_classes))
+            self._metainfo['classes'] = tuple(names[i]
+                                              for i in range(self.num_classes))
         return samples
 
     def extra_repr(self) -> List[str]:

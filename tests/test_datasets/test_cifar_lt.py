@@ -22,16 +22,21 @@ def _dump(path, obj, bytes_keys):
         pickle.dump(obj, f, protocol=2)
 
 
-def make_fake_cifar(root, cifar100=False, per_class_train=50,
-                    per_class_test=4, seed=0, bytes_keys=True,
-                    bad_label=None, drop_class=None):
+def make_fake_cifar(root,
+                    cifar100=False,
+                    per_class_train=50,
+                    per_class_test=4,
+                    seed=0,
+                    bytes_keys=True,
+                    bad_label=None,
+                    drop_class=None):
     """Write fake CIFAR pickles under ``root``; return the per-split arrays
     (data (N, 3072) uint8 and labels (N,)) in file order."""
     rng = np.random.RandomState(seed)
     C = 100 if cifar100 else 10
     out = {}
-    for split, per_class in (('train', per_class_train),
-                             ('test', per_class_test)):
+    for split, per_class in (('train', per_class_train), ('test',
+                                                          per_class_test)):
         labels = np.repeat(np.arange(C), per_class)
         labels = labels[rng.permutation(len(labels))]  # interleaved classes
         if drop_class is not None and split == 'train':
@@ -45,42 +50,51 @@ def make_fake_cifar(root, cifar100=False, per_class_train=50,
         os.makedirs(folder, exist_ok=True)
         for split in ('train', 'test'):
             data, labels = out[split]
-            _dump(osp.join(folder, split), {
-                'filenames': [f'{i}.png' for i in range(len(labels))],
-                'batch_label': f'{split} batch',
-                'fine_labels': labels.tolist(),
-                'coarse_labels': (labels // 5).tolist(),
-                'data': data,
+            _dump(
+                osp.join(folder, split), {
+                    'filenames': [f'{i}.png' for i in range(len(labels))],
+                    'batch_label': f'{split} batch',
+                    'fine_labels': labels.tolist(),
+                    'coarse_labels': (labels // 5).tolist(),
+                    'data': data,
+                }, bytes_keys)
+        _dump(
+            osp.join(folder, 'meta'), {
+                'fine_label_names': [f'c{i}' for i in range(100)],
+                'coarse_label_names': [f'g{i}' for i in range(20)],
             }, bytes_keys)
-        _dump(osp.join(folder, 'meta'), {
-            'fine_label_names': [f'c{i}' for i in range(100)],
-            'coarse_label_names': [f'g{i}' for i in range(20)],
-        }, bytes_keys)
     else:
         folder = osp.join(root, 'cifar-10-batches-py')
         os.makedirs(folder, exist_ok=True)
         data, labels = out['train']
         for b, (d, lab) in enumerate(
                 zip(np.array_split(data, 5), np.array_split(labels, 5)), 1):
-            _dump(osp.join(folder, f'data_batch_{b}'), {
-                'batch_label': f'training batch {b} of 5',
-                'labels': lab.tolist(),
-                'data': d,
-                'filenames': [f'{i}.png' for i in range(len(lab))],
-            }, bytes_keys)
+            _dump(
+                osp.join(folder, f'data_batch_{b}'), {
+                    'batch_label': f'training batch {b} of 5',
+                    'labels': lab.tolist(),
+                    'data': d,
+                    'filenames': [f'{i}.png' for i in range(len(lab))],
+                }, bytes_keys)
         data, labels = out['test']
-        _dump(osp.join(folder, 'test_batch'), {
-            'batch_label': 'testing batch 1 of 1',
-            'labels': labels.tolist(),
-            'data': data,
-            'filenames': [f'{i}.png' for i in range(len(labels))],
-        }, bytes_keys)
-        _dump(osp.join(folder, 'batches.meta'), {
-            'label_names': ['airplane', 'automobile', 'bird', 'cat', 'deer',
-                            'dog', 'frog', 'horse', 'ship', 'truck'],
-            'num_cases_per_batch': len(labels) // 5,
-            'num_vis': 3072,
-        }, bytes_keys)
+        _dump(
+            osp.join(folder, 'test_batch'), {
+                'batch_label': 'testing batch 1 of 1',
+                'labels': labels.tolist(),
+                'data': data,
+                'filenames': [f'{i}.png' for i in range(len(labels))],
+            }, bytes_keys)
+        _dump(
+            osp.join(folder, 'batches.meta'), {
+                'label_names': [
+                    'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog',
+                    'frog', 'horse', 'ship', 'truck'
+                ],
+                'num_cases_per_batch':
+                len(labels) // 5,
+                'num_vis':
+                3072,
+            }, bytes_keys)
     return out
 
 
@@ -107,7 +121,10 @@ def cifar10_root(tmp_path_factory):
 def cifar100_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('cifar100'))
     return root, make_fake_cifar(
-        root, cifar100=True, per_class_train=20, per_class_test=2,
+        root,
+        cifar100=True,
+        per_class_train=20,
+        per_class_test=2,
         bytes_keys=False)
 
 
@@ -151,8 +168,7 @@ def test_cifar10lt_ldam_shuffle_matches_reference_code(cifar10_root):
     root, raw = cifar10_root
     data, labels = raw['train']
     ds = CIFAR10LT(
-        data_root=root, imbalance_factor=10, selection='ldam_shuffle',
-        seed=3)
+        data_root=root, imbalance_factor=10, selection='ldam_shuffle', seed=3)
     # LDAM-DRW imbalance_cifar.py, gen_imbalanced_data, with global numpy
     state = np.random.get_state()
     try:
@@ -194,9 +210,9 @@ def test_cifar100lt(cifar100_root):
     assert expected[0] == 20 and expected[-1] == 2
     assert ds.class_counts.tolist() == expected
     assert ds.CLASSES[:2] == ('apple', 'aquarium_fish')
-    keep = np.sort(np.concatenate([
-        np.flatnonzero(labels == c)[:n] for c, n in enumerate(expected)
-    ]))
+    keep = np.sort(
+        np.concatenate(
+            [np.flatnonzero(labels == c)[:n] for c, n in enumerate(expected)]))
     np.testing.assert_array_equal(images_of(ds), to_hwc(data[keep]))
     test = CIFAR100LT(data_root=root, split='test')
     assert test.class_counts.tolist() == [2] * 100
@@ -205,9 +221,14 @@ def test_cifar100lt(cifar100_root):
 def test_pipeline_and_subset_cache(cifar10_root):
     root, _ = cifar10_root
     ds = DATASETS.build(
-        dict(type='CIFAR10LT', data_root=root, imbalance_factor=10,
-             pipeline=[dict(type='RandomFlip', prob=0.5),
-                       dict(type='PackInputs')]))
+        dict(
+            type='CIFAR10LT',
+            data_root=root,
+            imbalance_factor=10,
+            pipeline=[
+                dict(type='RandomFlip', prob=0.5),
+                dict(type='PackInputs')
+            ]))
     out = ds[0]
     assert tuple(out['inputs'].shape) == (3, 32, 32)
     assert out['data_samples'].gt_label.item() == ds.get_gt_labels()[0]
@@ -248,17 +269,17 @@ def test_missing_pickles_name_the_path(tmp_path):
     CIFAR10LT(data_root=str(tmp_path), imbalance_factor=2)  # train is fine
     with pytest.raises(FileNotFoundError, match='test_batch'):
         CIFAR10LT(data_root=str(tmp_path), split='test')
-    with pytest.raises(FileNotFoundError,
-                       match=r'cifar-100-python.*train'):
+    with pytest.raises(FileNotFoundError, match=r'cifar-100-python.*train'):
         CIFAR100LT(data_root=str(tmp_path))
 
 
 def test_bad_files(tmp_path):
     root = str(tmp_path / 'lab')
     make_fake_cifar(root, per_class_train=5, per_class_test=1, bad_label=10)
-    with pytest.raises(ValueError,
-                       match=r'data_batch_1: label 10 of image 7 is out of '
-                       r'range for 10 classes'):
+    with pytest.raises(
+            ValueError,
+            match=r'data_batch_1: label 10 of image 7 is out of '
+            r'range for 10 classes'):
         CIFAR10LT(data_root=root, imbalance_factor=2)
     root = str(tmp_path / 'drop')
     make_fake_cifar(root, per_class_train=5, per_class_test=1, drop_class=4)
@@ -269,8 +290,9 @@ def test_bad_files(tmp_path):
     path = osp.join(root, 'cifar-10-batches-py', 'data_batch_3')
     with open(path, 'wb') as f:
         f.write(b'not a pickle')
-    with pytest.raises(ValueError, match=r'cannot read CIFAR pickle .*'
-                       r'data_batch_3'):
+    with pytest.raises(
+            ValueError, match=r'cannot read CIFAR pickle .*'
+            r'data_batch_3'):
         CIFAR10LT(data_root=root, imbalance_factor=2)
     root = str(tmp_path / 'md5')
     make_fake_cifar(root, per_class_train=5, per_class_test=1)
@@ -279,8 +301,8 @@ def test_bad_files(tmp_path):
 
 
 def test_base_configs_build(cifar10_root, cifar100_root, repo_root):
-    for name, (root, _) in (('cifar10_lt', cifar10_root),
-                            ('cifar100_lt', cifar100_root)):
+    for name, (root, _) in (('cifar10_lt', cifar10_root), ('cifar100_lt',
+                                                           cifar100_root)):
         cfg = Config.fromfile(
             osp.join(repo_root, 'configs/_base_/datasets', f'{name}.py'))
         assert cfg.imbalance_factor == 100

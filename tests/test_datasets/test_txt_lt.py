@@ -25,8 +25,12 @@ def write_jpeg(path, value, size=(6, 8)):
     assert cv2.imwrite(path, img)
 
 
-def make_split(root, counts, prefix='train', list_name='train.txt',
-               label_of=None, header=''):
+def make_split(root,
+               counts,
+               prefix='train',
+               list_name='train.txt',
+               label_of=None,
+               header=''):
     """Images root/<prefix>/c<label>/<k>.jpg and a list file; returns the
     list of (relative path, label) in file order (classes interleaved)."""
     label_of = label_of or (lambda c: c)
@@ -53,8 +57,7 @@ def lt_root(tmp_path_factory):
 def test_list_dataset_counts_labels_and_loading(lt_root):
     root, entries = lt_root
     ds = LongTailTxtDataset(
-        ann_file='train.txt', data_root=root, num_classes=4,
-        pipeline=PIPELINE)
+        ann_file='train.txt', data_root=root, num_classes=4, pipeline=PIPELINE)
     assert len(ds) == 11
     assert ds.class_counts.tolist() == [5, 3, 2, 1]
     assert ds.get_gt_labels().tolist() == [lab for _, lab in entries]
@@ -65,8 +68,8 @@ def test_list_dataset_counts_labels_and_loading(lt_root):
     out = ds[4]
     rel, lab = entries[4]
     expected = cv2.imread(osp.join(root, rel))
-    np.testing.assert_array_equal(
-        out['inputs'].permute(1, 2, 0).numpy(), expected)
+    np.testing.assert_array_equal(out['inputs'].permute(1, 2, 0).numpy(),
+                                  expected)
     assert out['data_samples'].gt_label.item() == lab
 
 
@@ -74,17 +77,21 @@ def test_data_prefix_and_class_names(lt_root, tmp_path):
     root, entries = lt_root
     lists = tmp_path / 'lists'
     lists.mkdir()
-    (lists / 'a.txt').write_text(
-        ''.join(f'{p} {lab}\n' for p, lab in entries))
+    (lists / 'a.txt').write_text(''.join(f'{p} {lab}\n' for p, lab in entries))
     ds = LongTailTxtDataset(
-        ann_file='a.txt', data_root=str(lists), data_prefix=root,
+        ann_file='a.txt',
+        data_root=str(lists),
+        data_prefix=root,
         classes=['w', 'x', 'y', 'z'])
     assert ds.get_data_info(0)['img_path'] == osp.join(root, entries[0][0])
     assert ds.CLASSES == ('w', 'x', 'y', 'z') and ds.num_classes == 4
     with pytest.raises(ValueError, match='2 class names.*num_classes=4'):
         LongTailTxtDataset(
-            ann_file='a.txt', data_root=str(lists), data_prefix=root,
-            num_classes=4, classes=['a', 'b'])
+            ann_file='a.txt',
+            data_root=str(lists),
+            data_prefix=root,
+            num_classes=4,
+            classes=['a', 'b'])
     with pytest.raises(ValueError, match='needs num_classes'):
         LongTailTxtDataset(ann_file='a.txt', data_root=str(lists))
 
@@ -100,9 +107,10 @@ def test_registered_lt_datasets(tmp_path):
     assert (counts[0], counts[999], counts[500]) == (2, 1, 3)
     assert counts.sum() == 6
     assert ds.CLASSES[0] == 'tench, Tinca tinca'  # mmpretrain's names
-    with pytest.raises(ValueError,
-                       match=r'train.txt:2: label 999 is out of range for '
-                       r'num_classes=365'):
+    with pytest.raises(
+            ValueError,
+            match=r'train.txt:2: label 999 is out of range for '
+            r'num_classes=365'):
         PlacesLT(data_root=root, ann_file='train.txt')
     inat = INaturalist2018(data_root=root, ann_file='train.txt')
     assert inat.num_classes == 8142 and inat.class_counts[500] == 3
@@ -118,11 +126,18 @@ def write_inat_json(path, entries, num_categories=8142, **overrides):
         for i, (_, lab) in enumerate(entries)
     ]
     categories = [
-        dict(id=c, name=f'species {c}', supercategory='Plantae',
-             kingdom='Plantae') for c in range(num_categories)
+        dict(
+            id=c,
+            name=f'species {c}',
+            supercategory='Plantae',
+            kingdom='Plantae') for c in range(num_categories)
     ]
-    data = dict(info={'year': 2018}, images=images, annotations=annotations,
-                categories=categories, licenses=[])
+    data = dict(
+        info={'year': 2018},
+        images=images,
+        annotations=annotations,
+        categories=categories,
+        licenses=[])
     data.update(overrides)
     with open(path, 'w') as f:
         json.dump(data, f)
@@ -131,7 +146,8 @@ def write_inat_json(path, entries, num_categories=8142, **overrides):
 def test_inat_json_equals_list_file(tmp_path):
     root = str(tmp_path)
     entries = make_split(
-        root, [3, 1, 2], prefix='train_val2018/Plantae',
+        root, [3, 1, 2],
+        prefix='train_val2018/Plantae',
         list_name='iNaturalist18_train.txt',
         label_of=lambda c: [7477, 0, 8141][c])
     write_inat_json(osp.join(root, 'train2018.json'), entries)
@@ -150,8 +166,10 @@ def test_inat_json_equals_list_file(tmp_path):
     assert from_list.CLASSES[7477] == '7477'
     assert tuple(from_json[0]['inputs'].shape) == (3, 6, 8)
     # JSON categories that do not cover all classes: names stay the ids
-    write_inat_json(osp.join(root, 'partial.json'), entries,
-                    categories=[dict(id=0, name='x')])
+    write_inat_json(
+        osp.join(root, 'partial.json'),
+        entries,
+        categories=[dict(id=0, name='x')])
     ds = INaturalist2018(data_root=root, ann_file='partial.json')
     assert ds.CLASSES[0] == '0'
 
@@ -160,25 +178,34 @@ def test_inat_json_errors(tmp_path):
     root = str(tmp_path)
     entries = [('a.jpg', 3), ('b.jpg', 9000)]
     write_inat_json(osp.join(root, 'bad_label.json'), entries)
-    with pytest.raises(ValueError, match=r'bad_label.json: annotations\[1\]:'
-                       r' label 9000 is out of range'):
+    with pytest.raises(
+            ValueError,
+            match=r'bad_label.json: annotations\[1\]:'
+            r' label 9000 is out of range'):
         INaturalist2018(data_root=root, ann_file='bad_label.json')
-    write_inat_json(osp.join(root, 'test2018.json'), [], annotations=[],
-                    images=[dict(id=1, file_name='t.jpg')])
+    write_inat_json(
+        osp.join(root, 'test2018.json'), [],
+        annotations=[],
+        images=[dict(id=1, file_name='t.jpg')])
     with pytest.raises(ValueError, match='test2018.json has no "annotations"'):
         INaturalist2018(data_root=root, ann_file='test2018.json')
-    write_inat_json(osp.join(root, 'orphan.json'), [('a.jpg', 1)],
-                    images=[dict(id=1000, file_name='a.jpg'),
-                            dict(id=5, file_name='b.jpg')])
-    with pytest.raises(ValueError, match=r'image id 5 \(b.jpg\) has no '
-                       'annotation'):
+    write_inat_json(
+        osp.join(root, 'orphan.json'), [('a.jpg', 1)],
+        images=[
+            dict(id=1000, file_name='a.jpg'),
+            dict(id=5, file_name='b.jpg')
+        ])
+    with pytest.raises(
+            ValueError, match=r'image id 5 \(b.jpg\) has no '
+            'annotation'):
         INaturalist2018(data_root=root, ann_file='orphan.json')
     with open(osp.join(root, 'broken.json'), 'w') as f:
         f.write('{"images": [')
     with pytest.raises(ValueError, match='broken.json: invalid JSON'):
         INaturalist2018(data_root=root, ann_file='broken.json')
-    write_inat_json(osp.join(root, 'nokey.json'), [('a.jpg', 1)],
-                    annotations=[dict(id=0, image_id=1000)])
+    write_inat_json(
+        osp.join(root, 'nokey.json'), [('a.jpg', 1)],
+        annotations=[dict(id=0, image_id=1000)])
     with pytest.raises(ValueError, match='nokey.json: malformed iNat JSON'):
         INaturalist2018(data_root=root, ann_file='nokey.json')
 
@@ -231,10 +258,9 @@ def test_corrupt_and_missing_images_raise_naming_the_file(tmp_path):
         'ok.jpg 0\ntrunc.jpg 0\njunk.jpg 1\nempty.jpg 1\nmissing.jpg 1\n')
     ds = PlacesLT(data_root=root, ann_file='l.txt', pipeline=PIPELINE)
     assert tuple(ds[0]['inputs'].shape) == (3, 32, 32)
-    for i, exc, name in ((1, OSError, 'trunc.jpg'),
-                         (2, OSError, 'junk.jpg'),
-                         (3, OSError, 'empty.jpg'),
-                         (4, FileNotFoundError, 'missing.jpg')):
+    for i, exc, name in ((1, OSError, 'trunc.jpg'), (2, OSError, 'junk.jpg'),
+                         (3, OSError, 'empty.jpg'), (4, FileNotFoundError,
+                                                     'missing.jpg')):
         # training mode (test_mode=False): the error propagates, no refetch
         with pytest.raises(exc, match=osp.join(root, name)):
             ds[i]
@@ -242,14 +268,14 @@ def test_corrupt_and_missing_images_raise_naming_the_file(tmp_path):
 
 def test_base_configs_build(tmp_path, repo_root):
     root = str(tmp_path)
-    for name, files in (('imagenet_lt', ('ImageNet_LT_train.txt',
-                                         'ImageNet_LT_val.txt',
-                                         'ImageNet_LT_test.txt')),
-                        ('places_lt', ('Places_LT_train.txt',
-                                       'Places_LT_val.txt',
-                                       'Places_LT_test.txt')),
-                        ('inat2018', ('iNaturalist18_train.txt',
-                                      'iNaturalist18_val.txt'))):
+    for name, files in (('imagenet_lt',
+                         ('ImageNet_LT_train.txt', 'ImageNet_LT_val.txt',
+                          'ImageNet_LT_test.txt')),
+                        ('places_lt',
+                         ('Places_LT_train.txt', 'Places_LT_val.txt',
+                          'Places_LT_test.txt')), ('inat2018',
+                                                   ('iNaturalist18_train.txt',
+                                                    'iNaturalist18_val.txt'))):
         for f in files:
             make_split(root, [2, 1], list_name=f)
         cfg = Config.fromfile(

@@ -11,7 +11,7 @@ from mmengine.dist import get_dist_info, sync_random_seed
 
 from ltcls.registry import DATA_SAMPLERS
 
-__all__ = ['ClassAwareSampler', 'dataset_labels']
+__all__ = ['ClassAwareSampler', 'dataset_labels', 'check_shuffle']
 
 
 def dataset_labels(dataset) -> Tuple[np.ndarray, int]:
@@ -69,6 +69,21 @@ def dataset_labels(dataset) -> Tuple[np.ndarray, int]:
     return labels, num_classes
 
 
+def check_shuffle(shuffle, name: str) -> None:
+    """Validate the ``shuffle`` argument of the class-based samplers.
+
+    It is accepted (True only) so that a config can replace the base
+    configs' ``dict(type='DefaultSampler', shuffle=True)`` by changing
+    ``type`` alone: mmengine merges the child dict into the base one, so
+    ``shuffle=True`` reaches the new sampler.
+    """
+    if shuffle is not True:
+        raise ValueError(
+            f'{name} always draws at random; shuffle={shuffle!r} is not '
+            'supported (shuffle=True is accepted for config compatibility '
+            'with DefaultSampler)')
+
+
 @DATA_SAMPLERS.register_module(
     name=['ClassAwareSampler', 'ClassBalancedSampler'])
 class ClassAwareSampler(MMDetClassAwareSampler):
@@ -98,12 +113,15 @@ class ClassAwareSampler(MMDetClassAwareSampler):
         seed (int, optional): Same on all ranks; None syncs a random one.
         num_sample_class (int): Consecutive images drawn per visit of a
             class. Defaults to 1.
+        shuffle (bool): Must be True (see :func:`check_shuffle`).
     """
 
     def __init__(self,
                  dataset,
                  seed: Optional[int] = None,
-                 num_sample_class: int = 1) -> None:
+                 num_sample_class: int = 1,
+                 shuffle: bool = True) -> None:
+        check_shuffle(shuffle, type(self).__name__)
         if isinstance(num_sample_class, bool) or not isinstance(
                 num_sample_class, (int, np.integer)) or num_sample_class < 1:
             raise ValueError('num_sample_class must be a positive int, got '

@@ -16,7 +16,7 @@ from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import Sampler
 
 from ltcls.registry import DATA_SAMPLERS
-from .class_aware import dataset_labels
+from .class_aware import check_shuffle, dataset_labels
 
 __all__ = [
     'ClassProbabilitySampler', 'PowerSampler', 'SquareRootSampler',
@@ -91,9 +91,15 @@ class ClassProbabilitySampler(Sampler):
         dataset: A single-label dataset with ``get_gt_labels()`` or
             ``get_cat_ids()``.
         seed (int, optional): Same on all ranks; None syncs a random one.
+        shuffle (bool): Must be True (accepted so that a config can swap
+            ``DefaultSampler(shuffle=True)`` for this sampler by type).
     """
 
-    def __init__(self, dataset, seed: Optional[int] = None) -> None:
+    def __init__(self,
+                 dataset,
+                 seed: Optional[int] = None,
+                 shuffle: bool = True) -> None:
+        check_shuffle(shuffle, type(self).__name__)
         self.rank, self.world_size = get_dist_info()
         self.dataset = dataset
         self.seed = sync_random_seed() if seed is None else int(seed)
@@ -113,7 +119,9 @@ class ClassProbabilitySampler(Sampler):
     def _draw(self, size: int, generator: torch.Generator) -> np.ndarray:
         probs = self.class_probs()
         classes = torch.multinomial(
-            torch.from_numpy(probs), size, replacement=True,
+            torch.from_numpy(probs),
+            size,
+            replacement=True,
             generator=generator).numpy()
         return cyclic_class_draw(classes, self._members, self.class_counts,
                                  generator)
@@ -148,17 +156,19 @@ class PowerSampler(ClassProbabilitySampler):
         dataset: See :class:`ClassProbabilitySampler`.
         q (float): The power, >= 0. Defaults to 0.5.
         seed (int, optional): See :class:`ClassProbabilitySampler`.
+        shuffle (bool): See :class:`ClassProbabilitySampler`.
     """
 
     def __init__(self,
                  dataset,
                  q: float = 0.5,
-                 seed: Optional[int] = None) -> None:
+                 seed: Optional[int] = None,
+                 shuffle: bool = True) -> None:
         if isinstance(q, bool) or not isinstance(
                 q, (int, float)) or not q >= 0 or not math.isfinite(q):
             raise ValueError(f'q must be a finite number >= 0, got {q!r}')
         self.q = float(q)
-        super().__init__(dataset, seed=seed)
+        super().__init__(dataset, seed=seed, shuffle=shuffle)
 
     def class_probs(self) -> np.ndarray:
         n = self.class_counts.astype(np.float64)
@@ -170,8 +180,11 @@ class PowerSampler(ClassProbabilitySampler):
 class SquareRootSampler(PowerSampler):
     """:class:`PowerSampler` with q = 1/2 (p_j ∝ sqrt(n_j))."""
 
-    def __init__(self, dataset, seed: Optional[int] = None) -> None:
-        super().__init__(dataset, q=0.5, seed=seed)
+    def __init__(self,
+                 dataset,
+                 seed: Optional[int] = None,
+                 shuffle: bool = True) -> None:
+        super().__init__(dataset, q=0.5, seed=seed, shuffle=shuffle)
 
 
 @DATA_SAMPLERS.register_module()
@@ -189,18 +202,22 @@ class ProgressivelyBalancedSampler(ClassProbabilitySampler):
         dataset: See :class:`ClassProbabilitySampler`.
         total_epochs (int): T, usually ``train_cfg.max_epochs``.
         seed (int, optional): See :class:`ClassProbabilitySampler`.
+        shuffle (bool): See :class:`ClassProbabilitySampler`.
     """
 
     def __init__(self,
                  dataset,
                  total_epochs: int,
-                 seed: Optional[int] = None) -> None:
-        if isinstance(total_epochs, bool) or not isinstance(
-                total_epochs, (int, np.integer)) or total_epochs < 1:
+                 seed: Optional[int] = None,
+                 shuffle: bool = True) -> None:
+        if isinstance(
+                total_epochs,
+                bool) or not isinstance(total_epochs,
+                                        (int, np.integer)) or total_epochs < 1:
             raise ValueError('total_epochs must be a positive int, got '
                              f'{total_epochs!r}')
         self.total_epochs = int(total_epochs)
-        super().__init__(dataset, seed=seed)
+        super().__init__(dataset, seed=seed, shuffle=shuffle)
 
     def class_probs(self) -> np.ndarray:
         n = self.class_counts.astype(np.float64)

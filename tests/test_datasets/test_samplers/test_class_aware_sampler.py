@@ -147,8 +147,7 @@ def test_labels_helper_and_errors():
     assert list(ClassAwareSampler(CatIdsDataset(labels, 2), seed=0)) == \
         list(ClassAwareSampler(LabelDataset(labels, 2), seed=0))
     with pytest.raises(ValueError, match='num_sample_class'):
-        ClassAwareSampler(LabelDataset(labels, 2), seed=0,
-                          num_sample_class=0)
+        ClassAwareSampler(LabelDataset(labels, 2), seed=0, num_sample_class=0)
     with pytest.raises(ValueError, match='out of range for 2 classes'):
         ClassAwareSampler(LabelDataset([0, 2], 2), seed=0)
     with pytest.raises(ValueError, match='empty'):
@@ -156,3 +155,26 @@ def test_labels_helper_and_errors():
     with pytest.raises(TypeError, match='get_gt_labels'):
         ClassAwareSampler(list(range(4)), seed=0)
     assert DATA_SAMPLERS.get('ClassBalancedSampler') is ClassAwareSampler
+
+
+def test_swapping_the_base_config_sampler_by_type(repo_root):
+    """A child config that only changes ``type`` keeps the base configs'
+    ``shuffle=True``; every ltcls sampler accepts it, and rejects False."""
+    from mmengine.config import Config
+    base = Config.fromfile(
+        f'{repo_root}/configs/_base_/datasets/imagenet_lt.py')
+    ds = LabelDataset(lt_labels(COUNTS), 6)
+    for child in (dict(type='ClassAwareSampler'),
+                  dict(type='PowerSampler',
+                       q=0.5), dict(type='SquareRootSampler'),
+                  dict(type='ProgressivelyBalancedSampler', total_epochs=3)):
+        cfg = Config(dict(base.to_dict()))
+        cfg.merge_from_dict(dict(train_dataloader=dict(sampler=child)))
+        assert cfg.train_dataloader.sampler.shuffle is True
+        sampler = DATA_SAMPLERS.build(
+            cfg.train_dataloader.sampler,
+            default_args=dict(dataset=ds, seed=0))
+        assert len(list(sampler)) == len(ds)
+        bad = dict(cfg.train_dataloader.sampler, shuffle=False)
+        with pytest.raises(ValueError, match='shuffle=False is not'):
+            DATA_SAMPLERS.build(bad, default_args=dict(dataset=ds, seed=0))

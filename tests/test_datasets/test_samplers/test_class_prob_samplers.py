@@ -151,8 +151,7 @@ def test_two_ranks_draw_disjoint_complete_shards(cfg):
     shards = []
     for rank in range(2):
         with patch(FILE + 'get_dist_info', return_value=(rank, 2)):
-            s = DATA_SAMPLERS.build(cfg, default_args=dict(dataset=ds,
-                                                           seed=5))
+            s = DATA_SAMPLERS.build(cfg, default_args=dict(dataset=ds, seed=5))
         s.set_epoch(3)
         shards.append(list(s))
         assert len(s) == len(shards[-1]) == 24
@@ -182,8 +181,7 @@ def test_set_epoch_changes_draw_deterministically():
 
 
 def test_with_an_ltcls_dataset(tmp_path):
-    lines = [f'img/{i}.jpg {c}' for i, c in enumerate([0] * 6 + [1] * 3 +
-                                                        [2])]
+    lines = [f'img/{i}.jpg {c}' for i, c in enumerate([0] * 6 + [1] * 3 + [2])]
     (tmp_path / 'train.txt').write_text('\n'.join(lines))
     ds = LongTailTxtDataset(
         ann_file='train.txt', data_root=str(tmp_path), num_classes=4)

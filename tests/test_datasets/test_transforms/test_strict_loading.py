@@ -34,8 +34,12 @@ def test_check_image_bytes_complete():
 def test_strict_loader(tmp_path):
     img, png = _encode('.png')
     _, jpg = _encode('.jpg')
-    files = {'ok.png': png, 'cut.jpg': jpg[:-2], 'junk.png': b'\x89PNG' + b'x',
-             'empty.jpg': b''}
+    files = {
+        'ok.png': png,
+        'cut.jpg': jpg[:-2],
+        'junk.png': b'\x89PNG' + b'x',
+        'empty.jpg': b''
+    }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     load = TRANSFORMS.build(dict(type='LoadImageFromFileStrict'))
