@@ -1,0 +1,313 @@
+# Copyright (c) ltcls contributors. All rights reserved.
+"""k-positive contrastive loss (KCL, Kang et al., ICLR 2021).
+
+MoCo-v1 form (spec_kcl.md §2.4, the official ``moco/kcl_builder.py``). For
+a query q_i (N anchors) with label y_i, its own key k_i and a labelled key
+queue {(u_j, c_j)}_{j<K}::
+
+    s_i0 = q_i.k_i / t,   s_ij = q_i.u_j / t
+    S_i  = the selected positives: up to ``pos_k`` slots j with c_j = y_i
+    l_i  = -1/(1 + |S_i|) * [ log softmax(s_i)_0 + sum_{j in S_i}
+                                                   log softmax(s_i)_j ]
+
+* one denominator per anchor: the own key plus *every* filled queue slot,
+  selected and unselected same-class slots included (``variant='v1'``, the
+  paper's formula and the code default). ``variant='v2'`` (code only, not in
+  the paper) sets the similarity of unselected same-class slots to 0 before
+  the temperature: logit 0, not removed;
+* fewer than ``pos_k`` same-class slots: all are used and the weight is
+  1/(1 + P_i) (code behaviour); P_i = 0 gives MoCo's InfoNCE;
+* ``pos_k=None`` selects every same-class slot: FCL, KCL's full-positive
+  baseline;
+* empty queue slots (label -1) are masked out of the denominator. The
+  official code initialises the queue with random keys labelled -1 and keeps
+  them in the denominator until they are overwritten; with the queue
+  warm-up (``QueueWarmupHook``, on by default) the queue is full before the
+  first step, so the two agree in training;
+* the mean over anchors uses ``reduce_anchor_loss``: a W-process run equals
+  the 1-process run on the same global batch (every anchor has its own key
+  as a positive, so every anchor counts).
+
+How the k positives are chosen (``pos_selection``):
+
+* ``'random'`` (default; the paper: "randomly selecting k positive examples
+  from the key memory for each query"): for every anchor, a uniformly
+  random subset of size min(k, P_i) of its same-class slots, drawn
+  independently per anchor. The randomness is a counter-based hash of
+  ``(seed, step, global anchor index, queue slot)``, so the selection is
+  *deterministic* for a given seed and step, does not touch (or depend on)
+  the torch RNG state, and is identical for any number of ranks (the anchor
+  index is the position in the global batch). The ``KCL`` algorithm passes
+  its iteration counter (a checkpointed buffer) as ``step``.
+* ``'topk'``: the official code, ``mask.float().topk(k)`` over the 0/1
+  same-class mask. Ties are broken by torch's ``topk`` implementation (not
+  uniform, the same subset for every anchor of a class); kept for parity.
+"""
+from typing import Optional, Tuple
+
+import torch
+from torch import nn
+
+from ltcls.registry import MODELS
+from ltcls.models.utils.gather import rank_offset
+from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
+
+__all__ = ['kcl_loss', 'kcl_loss_per_anchor', 'select_positives', 'KCLLoss',
+           'POS_SELECTIONS', 'KCL_VARIANTS']
+
+POS_SELECTIONS = ('random', 'topk')
+KCL_VARIANTS = ('v1', 'v2')
+
+_M32 = 0xFFFFFFFF
+
+
+def _mix32(x):
+    """A 32-bit integer hash (xor-shift-multiply, 'lowbias32'-like) that
+    works on Python ints and int64 tensors holding values in [0, 2^32);
+    the constants are < 2^31 so int64 products never overflow."""
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & _M32
+    x = x ^ (x >> 15)
+    x = (x * 0x5BD1E995) & _M32
+    x = x ^ (x >> 16)
+    return x
+
+
+def _hash_keys(seed: int, step: int, rows: torch.Tensor,
+               cols: torch.Tensor) -> torch.Tensor:
+    """Deterministic pseudo-random 32-bit keys for (row, col) pairs."""
+    base = _mix32((_mix32(int(seed) & _M32) ^ (int(step) & _M32)) & _M32)
+    h = _mix32((rows & _M32) ^ base)
+    return _mix32(h ^ _mix32(cols & _M32))
+
+
+def select_positives(same: torch.Tensor,
+                     pos_k: Optional[int],
+                     pos_selection: str = 'random',
+                     seed: int = 0,
+                     step: int = 0,
+                     row_offset: int = 0) -> torch.Tensor:
+    """Choose up to ``pos_k`` positives per row of a same-class mask.
+
+    Args:
+        same (Tensor): (N, K) bool, True where queue slot j has the label of
+            anchor i (empty slots already False).
+        pos_k (int, optional): Positives per anchor; None keeps all.
+        pos_selection (str): ``'random'`` or ``'topk'`` (module docstring).
+        seed (int): Seed of the random selection.
+        step (int): Training step (changes the draw every step).
+        row_offset (int): Global index of row 0 (``rank_offset``), so that
+            every rank draws what a single process would.
+
+    Returns:
+        Tensor: (N, K) bool, a subset of ``same`` with min(pos_k, P_i) True
+        entries in row i.
+    """
+    if pos_selection not in POS_SELECTIONS:
+        raise ValueError(f'pos_selection must be one of {POS_SELECTIONS}, '
+                         f'got {pos_selection!r}')
+    if pos_k is None:
+        return same.clone()
+    if int(pos_k) < 0:
+        raise ValueError(f'pos_k must be >= 0 or None, got {pos_k}')
+    n, k_len = same.shape
+    pos_k = min(int(pos_k), k_len)
+    if pos_k == 0 or same.numel() == 0:
+        return torch.zeros_like(same)
+    if pos_selection == 'topk':
+        _, idx = same.float().topk(pos_k, dim=1, largest=True, sorted=True)
+        chosen = torch.zeros_like(same).scatter_(1, idx, True)
+        return chosen & same
+    rows, cols = same.nonzero(as_tuple=True)  # P same-class pairs
+    if rows.numel() == 0:
+        return torch.zeros_like(same)
+    keys = _hash_keys(seed, step, rows + int(row_offset), cols)
+    # sort by (row, random key): a random order inside every row
+    order = torch.argsort(rows * (1 << 32) + keys)
+    rows_s, cols_s = rows[order], cols[order]
+    counts = torch.bincount(rows_s, minlength=n)
+    starts = torch.cumsum(counts, 0) - counts
+    rank_in_row = torch.arange(rows_s.numel(), device=same.device) - \
+        starts[rows_s]
+    keep = rank_in_row < pos_k
+    chosen = torch.zeros_like(same)
+    chosen[rows_s[keep], cols_s[keep]] = True
+    return chosen
+
+
+def _check(query, key, labels, queue_keys, queue_labels, temperature):
+    if query.dim() != 2:
+        raise ValueError(f'query must be (N, d), got {tuple(query.shape)}')
+    if key.shape != query.shape:
+        raise ValueError(f'key {tuple(key.shape)} must match query '
+                         f'{tuple(query.shape)}')
+    if labels.dim() != 1 or labels.shape[0] != query.shape[0]:
+        raise ValueError(f'labels must be ({query.shape[0]},), got '
+                         f'{tuple(labels.shape)}')
+    if labels.numel() and int(labels.min()) < 0:
+        raise ValueError(f'labels must be >= 0, got min {int(labels.min())}')
+    if queue_keys.dim() != 2 or queue_keys.shape[1] != query.shape[1]:
+        raise ValueError(f'queue_keys must be (K, {query.shape[1]}), got '
+                         f'{tuple(queue_keys.shape)}')
+    if queue_labels.dim() != 1 or \
+            queue_labels.shape[0] != queue_keys.shape[0]:
+        raise ValueError(f'queue_labels must be ({queue_keys.shape[0]},) '
+                         '(class labels, -1 = empty slot), got '
+                         f'{tuple(queue_labels.shape)}')
+    if not float(temperature) > 0:
+        raise ValueError(f'temperature must be > 0, got {temperature}')
+
+
+def kcl_loss_per_anchor(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    labels: torch.Tensor,
+    queue_keys: torch.Tensor,
+    queue_labels: torch.Tensor,
+    pos_k: Optional[int] = 6,
+    temperature: float = 0.07,
+    pos_selection: str = 'random',
+    variant: str = 'v1',
+    seed: int = 0,
+    step: int = 0,
+    row_offset: Optional[int] = None,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-anchor KCL loss (see module docstring).
+
+    Args:
+        query (Tensor): (N, d) L2-normalised queries (with gradient).
+        key (Tensor): (N, d) their own keys (momentum encoder; detached).
+        labels (Tensor): (N,) labels >= 0.
+        queue_keys (Tensor): (K, d) keys of the memory (detached).
+        queue_labels (Tensor): (K,) their labels, -1 = empty slot.
+        pos_k (int, optional): k; None = FCL (all same-class slots).
+        temperature (float): t. Defaults to 0.07.
+        pos_selection (str): ``'random'`` (default) or ``'topk'``.
+        variant (str): ``'v1'`` (default) or ``'v2'``.
+        seed (int), step (int): Random-selection seed and step.
+        row_offset (int, optional): Global index of this rank's first
+            anchor; None asks ``rank_offset`` (a collective call).
+
+    Returns:
+        tuple: loss (N,) (float32, or float64 for float64 input), has_pos
+        (N,) bool (always True: the own key), num_selected (N,) long.
+    """
+    _check(query, key, labels, queue_keys, queue_labels, temperature)
+    if variant not in KCL_VARIANTS:
+        raise ValueError(f'variant must be one of {KCL_VARIANTS}, got '
+                         f'{variant!r}')
+    dtype = torch.float64 if query.dtype == torch.float64 else torch.float32
+    q = query.to(dtype)
+    k = key.detach().to(dtype)
+    mem = queue_keys.detach().to(dtype)
+    queue_labels = queue_labels.to(labels.device)
+    if row_offset is None:
+        row_offset = rank_offset(q.shape[0], q.device)
+    l_pos = (q * k).sum(dim=1, keepdim=True)  # (N, 1)
+    l_neg = q @ mem.t()  # (N, K)
+    filled = queue_labels >= 0
+    same = (labels.view(-1, 1) == queue_labels.view(1, -1)) & filled
+    chosen = select_positives(same, pos_k, pos_selection, seed, step,
+                              row_offset)
+    if variant == 'v2' and pos_k is not None:
+        l_neg = l_neg.masked_fill(same & ~chosen, 0.0)
+    logits = torch.cat([l_pos, l_neg], dim=1) / temperature
+    weight = torch.cat([torch.ones_like(l_pos, dtype=torch.bool), chosen],
+                       dim=1)
+    valid = torch.cat([torch.ones(1, dtype=torch.bool, device=q.device),
+                       filled.to(q.device)])
+    loss, has_pos = multi_positive_nce(logits, weight, valid)
+    return loss, has_pos, chosen.sum(dim=1)
+
+
+def kcl_loss(query: torch.Tensor,
+             key: torch.Tensor,
+             labels: torch.Tensor,
+             queue_keys: torch.Tensor,
+             queue_labels: torch.Tensor,
+             pos_k: Optional[int] = 6,
+             temperature: float = 0.07,
+             pos_selection: str = 'random',
+             variant: str = 'v1',
+             seed: int = 0,
+             step: int = 0,
+             row_offset: Optional[int] = None) -> torch.Tensor:
+    """KCL loss averaged over the global batch (scalar); arguments as
+    :func:`kcl_loss_per_anchor`."""
+    loss, has_pos, _ = kcl_loss_per_anchor(query, key, labels, queue_keys,
+                                           queue_labels, pos_k, temperature,
+                                           pos_selection, variant, seed,
+                                           step, row_offset)
+    return reduce_anchor_loss(loss, has_pos)
+
+
+@MODELS.register_module()
+class KCLLoss(nn.Module):
+    """k-positive contrastive loss over a labelled key queue (KCL / FCL).
+
+    Args:
+        pos_k (int, optional): Positives drawn from the queue per anchor
+            (k = 6 in the paper); None = all same-class entries (FCL).
+        temperature (float): Defaults to 0.07.
+        pos_selection (str): ``'random'`` (default: the paper's semantics,
+            deterministic given ``seed`` and ``step``, rank-invariant) or
+            ``'topk'`` (the official code's ``topk`` on the 0/1 mask).
+        variant (str): ``'v1'`` (default; unselected same-class entries stay
+            in the denominator as negatives) or ``'v2'`` (code only: their
+            similarity is set to 0).
+        seed (int): Seed of the random selection. Defaults to 0.
+        loss_weight (float): Defaults to 1.0.
+
+    Shapes:
+        query, key: (N, d); labels: (N,); queue_keys: (K, d);
+        queue_labels: (K,), -1 marks empty slots.
+    """
+
+    def __init__(self,
+                 pos_k: Optional[int] = 6,
+                 temperature: float = 0.07,
+                 pos_selection: str = 'random',
+                 variant: str = 'v1',
+                 seed: int = 0,
+                 loss_weight: float = 1.0):
+        super().__init__()
+        if pos_k is not None and (not isinstance(pos_k, int) or pos_k < 0):
+            raise ValueError(
+                f'KCLLoss: pos_k must be an int >= 0 or None, got {pos_k!r}')
+        if not float(temperature) > 0:
+            raise ValueError(
+                f'KCLLoss: temperature must be > 0, got {temperature}')
+        if pos_selection not in POS_SELECTIONS:
+            raise ValueError(f'KCLLoss: pos_selection must be one of '
+                             f'{POS_SELECTIONS}, got {pos_selection!r}')
+        if variant not in KCL_VARIANTS:
+            raise ValueError(f'KCLLoss: variant must be one of '
+                             f'{KCL_VARIANTS}, got {variant!r}')
+        self.pos_k = pos_k
+        self.temperature = float(temperature)
+        self.pos_selection = pos_selection
+        self.variant = variant
+        self.seed = int(seed)
+        self.loss_weight = loss_weight
+
+    def forward(self,
+                query: torch.Tensor,
+                key: torch.Tensor,
+                labels: torch.Tensor,
+                queue_keys: torch.Tensor,
+                queue_labels: torch.Tensor,
+                step: int = 0,
+                return_num_selected: bool = False):
+        """Returns the scalar loss, and with ``return_num_selected`` also
+        the (N,) number of queue positives used per anchor."""
+        loss, has_pos, num_sel = kcl_loss_per_anchor(
+            query, key, labels, queue_keys, queue_labels, self.pos_k,
+            self.temperature, self.pos_selection, self.variant, self.seed,
+            step)
+        out = self.loss_weight * reduce_anchor_loss(loss, has_pos)
+        return (out, num_sel) if return_num_selected else out
+
+    def extra_repr(self) -> str:
+        return (f'pos_k={self.pos_k}, temperature={self.temperature}, '
+                f'pos_selection={self.pos_selection!r}, '
+                f'variant={self.variant!r}, seed={self.seed}')
