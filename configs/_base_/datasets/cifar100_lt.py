@@ -12,9 +12,12 @@ data_root = 'data/cifar100'
 # variables are substituted when the base file is read.
 imbalance_factor = 100
 profile = 'exp'  # or 'step'
-# 'file_order' (first n_i images of each class in file order, the ltcls
-# default) or 'ldam_shuffle' (the exact subset of the LDAM/BBN code).
-selection = 'file_order'
+# 'ldam_shuffle': the exact subset of the LDAM-DRW code (np.random.seed(0),
+# per-class shuffle, first n_i), which the PaCo / ResCom / SBCL / Hybrid code
+# all reuse, so the paper configs use it for parity. 'file_order' (the
+# dataset class default) keeps the first n_i images in file order; the
+# per-class counts are identical, only which images are kept differs.
+selection = 'ldam_shuffle'
 
 data_preprocessor = dict(
     num_classes=100,
