@@ -1,0 +1,16 @@
+# Hybrid-PSC, ResNet-32, CIFAR-10-LT, imbalance factor 100
+# (Wang et al. CVPR 2021, Table 1: 78.82 top-1).
+# Same recipe as Hybrid-SC (spec_hybrid.md section 4.4) with the
+# prototypical supervised contrastive loss (section 2.4): one learnable,
+# L2-normalised prototype per class, the positive prototype NOT in the
+# denominator, tau = 1.0 on CIFAR-10-LT [P], mean over all views [D].
+# num_classes / feat_dim of the loss come from the head / projector.
+# Prototypes are trained with the same lr and weight decay [D]; to exempt
+# them from weight decay add
+#   optim_wrapper = dict(paramwise_cfg=dict(
+#       custom_keys={'prototypes': dict(decay_mult=0.)}))
+_base_ = './hybrid-sc_resnet32_1xb512-steplr-200e_cifar10-lt-if100.py'
+
+model = dict(
+    type='HybridPSC',
+    contrastive_loss=dict(_delete_=True, type='PSCLoss', temperature=1.0))
