@@ -100,8 +100,16 @@ class ContrastiveClassifier(ImageClassifier):
                  init_cfg: Optional[dict] = None):
         data_preprocessor = data_preprocessor or {}
         if isinstance(data_preprocessor, dict):
+            data_preprocessor = dict(data_preprocessor)
             data_preprocessor.setdefault('type',
                                          'MultiViewClsDataPreprocessor')
+            data_preprocessor.setdefault('batch_augments', train_cfg)
+        # Build through the ltcls registry (which falls back to
+        # mmpretrain's): ImageClassifier builds with mmpretrain's registry,
+        # which cannot see ltcls modules when no default scope is set.
+        backbone, neck, head, data_preprocessor = (
+            MODELS.build(c) if isinstance(c, dict) else c
+            for c in (backbone, neck, head, data_preprocessor))
         super().__init__(
             backbone=backbone,
             neck=neck,

@@ -249,4 +249,4 @@ def test_two_process_equals_single_process():
     torch.testing.assert_close(mean, single.detach(), rtol=0, atol=1e-10)
     for r in res:
         torch.testing.assert_close(r['w_grad'], w.grad, rtol=0, atol=1e-10)
-    assert math.isfinite(float(single))
+    assert math.isfinite(float(single.detach()))
