@@ -153,3 +153,31 @@ def test_shuffle_bn_two_ranks_recovers_the_order():
     single = _build(seed=0).eval().momentum_keys(_images(6), update=False)
     res = run_distributed(_dist_keys, 2)
     torch.testing.assert_close(torch.cat(res), single, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize('momentum', [None, 0.1])
+def test_supcon_classifier_loss(momentum):
+    from ltcls.models.losses import supcon_loss
+    torch.manual_seed(0)
+    model = MODELS.build(
+        dict(type='SupConClassifier',
+             backbone=dict(type='ResNet32CIFAR', depth=20),
+             head=dict(type='LinearClsHead', num_classes=5, in_channels=64),
+             projector=dict(type='ProjectionMLP', in_channels=64,
+                            out_channels=16),
+             contrastive_loss=dict(type='SupConLoss', temperature=0.1),
+             momentum=momentum, queue=dict(length=8, dim=16),
+             data_preprocessor=PRE))
+    model.init_weights()
+    v = [_images(4, 1), _images(4, 2)]
+    labels = torch.tensor([0, 1, 0, 2])
+    model.fill_queue(v, _samples([1, 0, 3]) + _samples([2]))
+    qk, ql = model.queue.keys.clone(), model.queue.labels.clone()
+    losses = model.loss(v, _samples(labels))
+    assert set(losses) == {'loss_supcon', 'loss'}
+    with torch.no_grad():
+        z = model.embed(torch.cat(v))[1]
+    expected = supcon_loss(z, labels.repeat(2), qk, ql, temperature=0.1)
+    torch.testing.assert_close(losses['loss_supcon'].detach(), expected,
+                               rtol=1e-5, atol=1e-6)
+    assert model.queue.labels[4:8].tolist() == labels.tolist()

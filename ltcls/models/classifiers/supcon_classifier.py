@@ -1,0 +1,89 @@
+# Copyright (c) ltcls contributors. All rights reserved.
+"""SupCon / in-batch FCL: views through one encoder, SupConLoss over the
+global batch (optionally plus a labelled queue of keys), optional CE head.
+"""
+from typing import Dict, List, Optional
+
+import torch
+from mmpretrain.structures import DataSample
+
+from ltcls.registry import MODELS
+from .contrastive_classifier import ContrastiveClassifier
+
+__all__ = ['SupConClassifier']
+
+
+@MODELS.register_module()
+class SupConClassifier(ContrastiveClassifier):
+    """Supervised contrastive learning (Khosla et al. 2020), i.e. FCL with
+    the batch as the contrast set.
+
+    All ``num_views`` views of a batch go through the online encoder in one
+    forward pass (shared BN statistics); their embeddings, in view-major
+    order, are the anchors of ``contrastive_loss`` (``SupConLoss``: every
+    other view of the global batch is contrasted, same-label views are the
+    positives). With a ``queue``, keys are enqueued after the loss and used
+    as extra contrast entries: momentum-encoder keys of the last view if
+    ``momentum`` is set, else the detached embeddings of the last view.
+    With a ``head``, its loss on the first view's features is added.
+
+    Args:
+        contrastive_loss (dict): Defaults to ``dict(type='SupConLoss')``.
+        Other args: see :class:`ContrastiveClassifier`.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: Optional[dict] = dict(type='GlobalAveragePooling'),
+                 head: Optional[dict] = None,
+                 projector: Optional[dict] = None,
+                 contrastive_loss: dict = dict(type='SupConLoss'),
+                 momentum: Optional[float] = None,
+                 shuffle_bn: bool = True,
+                 queue: Optional[dict] = None,
+                 num_views: int = 2,
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            projector=projector,
+            momentum=momentum,
+            shuffle_bn=shuffle_bn,
+            queue=queue,
+            num_views=num_views,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.contrastive_loss = MODELS.build(contrastive_loss)
+
+    def loss(self, inputs: List[torch.Tensor],
+             data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
+        """Args: inputs (list[Tensor]): V views (N, C, H, W).
+
+        Returns:
+            dict: ``loss_supcon`` (+ the head's losses).
+        """
+        views = self.split_views(inputs)[:self.num_views]
+        n = views[0].shape[0]
+        labels = self.get_gt_labels(data_samples).to(views[0].device)
+        feats, z = self.embed(torch.cat(views, dim=0))  # (V * N, d)
+        queue_keys = queue_labels = keys = None
+        if self.with_queue:
+            if self.with_momentum_encoder:
+                keys = self.momentum_keys(views[-1], update=True)
+            else:
+                keys = z[-n:].detach()
+            queue_keys = self.queue.keys.clone().detach()
+            queue_labels = self.queue.class_labels.clone()
+        loss = self.contrastive_loss(z, labels.repeat(len(views)),
+                                     queue_keys, queue_labels)
+        if self.with_queue:
+            self.queue.enqueue(keys, labels)
+        losses = dict(loss_supcon=loss)
+        if self.with_head:
+            first = tuple(f[:n] for f in feats)
+            losses.update(self.head.loss(first, data_samples))
+        return losses
