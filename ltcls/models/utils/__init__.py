@@ -2,3 +2,4 @@
 from .gather import (all_gather_with_grad, concat_all_gather, rank_offset,
                      world_info)
 from .labelled_queue import EMPTY, LabelledQueue
+from .subclass_clustering import *  # noqa: F401,F403
