@@ -5,3 +5,4 @@ from .class_prior import *  # noqa: F401,F403
 from .balanced_softmax_loss import *  # noqa: F401,F403
 from .ldam_loss import *  # noqa: F401,F403
 from .logit_adjust_loss import *  # noqa: F401,F403
+from .sbcl_loss import *  # noqa: F401,F403
