@@ -1,0 +1,102 @@
+# PaCo on DigitsLT (imbalance factor 50): the CPU-sized proof run of issue 5.
+# Same model as the CIFAR-LT configs (ResNet-32, 64-64-32 MLP with BN,
+# momentum 0.999, Balanced-Softmax center rebalance); the schedule, batch
+# size, shot thresholds and evaluator are those of the CE / Balanced Softmax
+# baselines (configs/ce/ce_resnet32_1xb32-coslr-40e_digits-lt-if50.py), so
+# the numbers compare directly. The queue is sized for the 343 training
+# images: 128 keys = 4 batches (CIFAR: 1024 keys for 10,847 images).
+#   python tools/train.py configs/paco/paco_resnet32_1xb32-coslr-40e_digits-lt-if50.py
+_base_ = [
+    '../_base_/datasets/digits_lt.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(
+    type='PaCo',
+    backbone=dict(type='ResNet32CIFAR', depth=32),
+    neck=dict(type='GlobalAveragePooling'),
+    projector=dict(
+        type='ProjectionMLP',
+        in_channels=64,
+        hid_channels=64,
+        out_channels=32,
+        norm_cfg=dict(type='BN1d')),
+    head=dict(type='LinearClsHead', num_classes=10, in_channels=64),
+    queue_len=128,
+    feat_dim=32,
+    momentum=0.001,  # mmengine EMA weight: MoCo m = 0.999
+    # CIFAR-LT values of the official scripts (spec_paco.md §4 table)
+    loss=dict(type='PaCoLoss', alpha=0.01, temperature=0.05),
+)
+
+# Digits are grey and not mirror-symmetric: no flip, no grayscale, no
+# invert. Query view: crop + RandAugment over a digit-safe op list; key view:
+# crop + colour jitter (the SimAugment analogue); spec_paco.md Table 2 row 3.
+crop = dict(
+    type='RandomResizedCrop',
+    scale=32,
+    crop_ratio_range=(0.6, 1.0),
+    backend='pillow')
+color_jitter = dict(
+    type='RandomApply',
+    transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4)],
+    prob=0.8)
+digit_randaug = dict(
+    type='RandAugment',
+    policies=[
+        dict(type='AutoContrast'),
+        dict(type='Rotate', magnitude_range=(0, 20)),
+        dict(type='Posterize', magnitude_range=(4, 2)),
+        dict(type='Contrast', magnitude_range=(0, 0.9)),
+        dict(type='Brightness', magnitude_range=(0, 0.9)),
+        dict(type='Sharpness', magnitude_range=(0, 0.9)),
+        dict(type='Shear', magnitude_range=(0, 0.2), direction='horizontal'),
+        dict(type='Shear', magnitude_range=(0, 0.2), direction='vertical'),
+        dict(type='Translate', magnitude_range=(0, 0.15),
+             direction='horizontal'),
+        dict(type='Translate', magnitude_range=(0, 0.15),
+             direction='vertical'),
+    ],
+    num_policies=2,
+    magnitude_level=10,
+    magnitude_std=0.5,
+    hparams=dict(pad_val=0))
+train_dataloader = dict(
+    batch_size=32,
+    dataset=dict(
+        imbalance_factor=50,
+        pipeline=[
+            dict(
+                type='MultiView',
+                num_views=[1, 1],
+                transforms=[[crop, digit_randaug], [crop, color_jitter]]),
+            dict(type='PackInputs'),
+        ]),
+)
+
+# Shot groups of the CE baseline: many > 60, few < 20 training images.
+val_evaluator = [
+    dict(type='LongTailAccuracy', topk=(1, 5), many_thr=60, few_thr=20),
+]
+test_evaluator = val_evaluator
+
+custom_hooks = [
+    dict(type='NumClassesCheckHook'),
+    dict(type='ClassCountsHook'),
+]
+
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=2,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=2, end=40),
+]
+train_cfg = dict(by_epoch=True, max_epochs=40, val_interval=10)
+val_cfg = dict()
+test_cfg = dict()
+auto_scale_lr = dict(base_batch_size=32)
+
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(interval=10, max_keep_ckpts=1, save_last=True))

@@ -1,0 +1,140 @@
+# Copyright (c) ltcls contributors. All rights reserved.
+"""ResCom: rebalanced Siamese contrastive mining (Zhong et al., 2022).
+
+Per step (spec_rescom.md §2.7, §9 "Algorithm"):
+
+1. the two views are concatenated and forwarded once through the shared
+   (Siamese) encoder: backbone -> GAP -> ``f`` (2N rows, per-GPU BN over
+   both views, as the official code);
+2. ``s = head(f)`` (shared linear classifier, bias) and
+   ``z = l2(projector(f))``;
+3. :class:`~ltcls.models.losses.ResComLoss`: Siamese Balanced Softmax on
+   ``s`` + lambda * class-balanced SPM of the anchors against a clone of the
+   :class:`~ltcls.models.utils.ClassBalancedQueue` (plus the local in-batch
+   block in the official variant);
+4. the enqueue view's ``z`` (detached, all-gathered) is written to the
+   per-class FIFO queues: view 1 in the official code, view 2 in Algorithm 1
+   (``enqueue_view=None`` picks it from the loss ``variant``).
+
+No momentum encoder. Inference is ``ImageClassifier``'s (backbone -> GAP ->
+head), so the checkpoint evaluates as a plain classifier after dropping
+``projector.*`` and ``queue.*``.
+"""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmpretrain.structures import DataSample
+
+from ltcls.models.utils.class_balanced_queue import ClassBalancedQueue
+from ltcls.registry import MODELS
+from .contrastive_classifier import ContrastiveClassifier
+from .paco import freeze_conv_weights
+
+__all__ = ['ResCom']
+
+
+@MODELS.register_module()
+class ResCom(ContrastiveClassifier):
+    """ResCom one-stage training; predicts like ``ImageClassifier``.
+
+    Args:
+        backbone (dict): Backbone config.
+        projector (dict): MLP to ``feat_dim`` (Linear-BN-ReLU-Linear,
+            ``ProjectionMLP(norm_cfg=dict(type='BN1d'))``).
+        head (dict): Shared linear classifier (``LinearClsHead``).
+        neck (dict): Defaults to ``GlobalAveragePooling``.
+        loss (dict): ``ResComLoss`` config.
+        queue_size_per_cls (int): Q. Defaults to 8 (official builder).
+        feat_dim (int): d (128; 32 on CIFAR).
+        queue_init (str): ``'random'`` (official, default) or ``'empty'``.
+        enqueue_view (int, optional): 0 or 1; None: 0 for the ``'code'``
+            loss variant, 1 for ``'paper'``.
+        trainable_conv (Sequence[str], optional): Keep only these backbone
+            convs trainable (Places-LT, PaCo's recipe).
+        pretrained, data_preprocessor, init_cfg: As ``ImageClassifier``.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 projector: dict,
+                 head: dict,
+                 neck: Optional[dict] = dict(type='GlobalAveragePooling'),
+                 loss: dict = dict(type='ResComLoss'),
+                 queue_size_per_cls: int = 8,
+                 feat_dim: int = 128,
+                 queue_init: str = 'random',
+                 enqueue_view: Optional[int] = None,
+                 trainable_conv: Optional[Sequence[str]] = None,
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        if projector is None or head is None:
+            raise ValueError('ResCom needs a projector (the MLP) and a head '
+                             '(the shared linear classifier)')
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            projector=projector,
+            momentum=None,
+            queue=None,
+            num_views=2,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        num_classes = int(getattr(self.head, 'num_classes', 0) or 0)
+        if num_classes < 1:
+            raise ValueError('ResCom: the head must define num_classes (the '
+                             'class-balanced queue has one FIFO per class)')
+        self.num_classes = num_classes
+        self.loss_module = MODELS.build(loss) if isinstance(loss,
+                                                            dict) else loss
+        self.queue = ClassBalancedQueue(num_classes, queue_size_per_cls,
+                                        feat_dim, init=queue_init)
+        q = self.queue.size_per_class
+        num_pos = getattr(self.loss_module, 'num_pos', None)
+        num_neg = getattr(self.loss_module, 'num_neg', None)
+        if num_pos is not None and num_pos > q:
+            raise ValueError(f'ResCom: num_pos={num_pos} hard positives per '
+                             f'anchor but only queue_size_per_cls={q} keys '
+                             'per class')
+        if num_neg is not None and num_neg > (num_classes - 1) * q:
+            raise ValueError(
+                f'ResCom: num_neg={num_neg} hard negatives per anchor but '
+                f'the queue holds only (K - 1) * Q = {(num_classes - 1) * q} '
+                'other-class keys')
+        if enqueue_view is None:
+            enqueue_view = 1 if getattr(self.loss_module, 'variant',
+                                        'code') == 'paper' else 0
+        if enqueue_view not in (0, 1):
+            raise ValueError(
+                f'ResCom: enqueue_view must be 0 or 1, got {enqueue_view!r}')
+        self.enqueue_view = int(enqueue_view)
+        self.trainable_conv = trainable_conv
+        if trainable_conv is not None:
+            freeze_conv_weights(self.backbone, trainable_conv)
+
+    def loss(self, inputs: List[torch.Tensor],
+             data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
+        """One ResCom step.
+
+        Args:
+            inputs (list[Tensor]): Two views, (N, C, H, W) each.
+            data_samples (list[DataSample]): With ``gt_label``.
+
+        Returns:
+            dict: ``loss_cls`` (SiamBS) and ``loss_con`` (lambda * SPM).
+        """
+        views = self.split_views(inputs)[:2]
+        labels = self.get_gt_labels(data_samples).to(views[0].device)
+        n = labels.numel()
+        feats = self.extract_feat(torch.cat(views, dim=0))
+        cls_score = self.head(feats)
+        z = self.project(feats)
+        queue_keys = self.queue.keys.clone().detach()
+        queue_labels = self.queue.labels.clone()
+        losses = self.loss_module(cls_score, z, labels, queue_keys,
+                                  queue_labels)
+        v = self.enqueue_view
+        self.queue.enqueue(z[v * n:(v + 1) * n].detach(), labels)
+        return losses
