@@ -13,8 +13,9 @@ from ltcls.registry import MODELS
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FOLDERS = ('ce', 'balanced_softmax', 'ldam_drw', 'logit_adjust', 'crt',
            'tau_norm')
-CONFIGS = sorted(p for d in FOLDERS
-                 for p in glob.glob(osp.join(REPO, 'configs', d, '*.py')))
+CONFIGS = sorted(
+    p for d in FOLDERS
+    for p in glob.glob(osp.join(REPO, 'configs', d, '*.py')))
 
 
 def test_every_folder_has_configs_readme_metafile():
@@ -24,8 +25,8 @@ def test_every_folder_has_configs_readme_metafile():
         assert osp.isfile(osp.join(REPO, 'configs', d, 'metafile.yml')), d
 
 
-@pytest.mark.parametrize('path', CONFIGS,
-                         ids=[osp.relpath(p, REPO) for p in CONFIGS])
+@pytest.mark.parametrize(
+    'path', CONFIGS, ids=[osp.relpath(p, REPO) for p in CONFIGS])
 def test_model_builds(path):
     cfg = Config.fromfile(path)
     if 'in1k' in path:  # ResNet-50: build only, no forward
@@ -40,8 +41,10 @@ def test_model_builds(path):
 
 
 def test_cifar_schedule_is_the_ldam_drw_reference():
-    cfg = Config.fromfile(osp.join(
-        REPO, 'configs/ce/ce_resnet32_1xb128-steplr-200e_cifar100-lt-if100.py'))
+    cfg = Config.fromfile(
+        osp.join(
+            REPO,
+            'configs/ce/ce_resnet32_1xb128-steplr-200e_cifar100-lt-if100.py'))
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([p], lr=cfg.optim_wrapper.optimizer.lr)
     scheds = []
@@ -59,9 +62,10 @@ def test_cifar_schedule_is_the_ldam_drw_reference():
             s.step()
     assert cfg.optim_wrapper.optimizer.weight_decay == 2e-4
     assert cfg.train_dataloader.batch_size == 128
-    ldam = Config.fromfile(osp.join(
-        REPO, 'configs/ldam_drw/'
-        'ldam-drw_resnet32_1xb128-steplr-200e_cifar100-lt-if100.py'))
+    ldam = Config.fromfile(
+        osp.join(
+            REPO, 'configs/ldam_drw/'
+            'ldam-drw_resnet32_1xb128-steplr-200e_cifar100-lt-if100.py'))
     drw = [h for h in ldam.custom_hooks if h['type'] == 'DRWHook'][0]
     assert drw['start_epoch'] == 160 and drw['beta'] == 0.9999
 

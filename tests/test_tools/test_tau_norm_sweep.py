@@ -40,8 +40,10 @@ def test_cli_on_digits(tmp_path, repo_root, monkeypatch):
     from mmengine.runner import Runner
 
     from ltcls.registry import MODELS
-    opts = ['model.backbone.depth=20', 'model.backbone.base_channels=4',
-            'model.head.in_channels=16']
+    opts = [
+        'model.backbone.depth=20', 'model.backbone.base_channels=4',
+        'model.head.in_channels=16'
+    ]
     cfg = Config.fromfile(CFG)
     cfg.model.backbone.depth = 20
     cfg.model.backbone.base_channels = 4
@@ -55,8 +57,8 @@ def test_cli_on_digits(tmp_path, repo_root, monkeypatch):
     ckpt = str(tmp_path / 'tiny.pth')
     torch.save({'state_dict': model.state_dict()}, ckpt)
     out = str(tmp_path / 'sweep.json')
-    rows, best = tau_norm_sweep.main([CFG, ckpt, '--out', out,
-                                      '--cfg-options'] + opts)
+    rows, best = tau_norm_sweep.main(
+        [CFG, ckpt, '--out', out, '--cfg-options'] + opts)
     assert [r['tau'] for r in rows] == [round(0.1 * i, 1) for i in range(11)]
     dumped = json.load(open(out))
     assert dumped['best']['top1'] == max(r['top1'] for r in rows)

@@ -24,8 +24,8 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import ltcls  # noqa: E402,F401  (version checks, safe checkpoint loading)
 from mmengine.config import Config, DictAction  # noqa: E402
@@ -48,20 +48,28 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config of the (CE) model')
     parser.add_argument('checkpoint', help='checkpoint file (local path)')
     parser.add_argument(
-        '--taus', type=float, nargs='+', default=list(DEFAULT_TAUS),
+        '--taus',
+        type=float,
+        nargs='+',
+        default=list(DEFAULT_TAUS),
         help='values of tau (default 0, 0.1, ..., 1.0)')
     parser.add_argument(
-        '--split', choices=['val', 'test'], default='test',
+        '--split',
+        choices=['val', 'test'],
+        default='test',
         help='dataloader of the config to evaluate on')
     parser.add_argument(
-        '--select', default='top1',
+        '--select',
+        default='top1',
         help='metric that picks the best tau (top1, many, medium, few, '
         'class_mean)')
     parser.add_argument('--out', help='write the sweep to this JSON file')
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override settings in the config, key=value pairs')
     return parser.parse_args(argv)
 
@@ -82,9 +90,9 @@ def _shot_args(cfg, split: str) -> dict:
     return {}
 
 
-def sweep_tau(feats: torch.Tensor, labels: torch.Tensor,
-              weight: torch.Tensor, class_counts: Sequence[int],
-              taus: Sequence[float], **shot_args) -> List[Dict[str, float]]:
+def sweep_tau(feats: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor,
+              class_counts: Sequence[int], taus: Sequence[float],
+              **shot_args) -> List[Dict[str, float]]:
     """Accuracies of ``feats @ tau_normalize(weight, tau).T`` for each tau.
 
     Args:
@@ -114,8 +122,8 @@ def extract_features(model, dataloader, device):
     feats, labels = [], []
     for data in dataloader:
         data = model.data_preprocessor(data, False)
-        x = model.head.pre_logits(model.extract_feat(data['inputs'].to(
-            device)))
+        x = model.head.pre_logits(
+            model.extract_feat(data['inputs'].to(device)))
         feats.append(x.float().cpu())
         labels.append(torch.cat([s.gt_label for s in data['data_samples']]))
     return torch.cat(feats), torch.cat(labels)
@@ -159,8 +167,9 @@ def main(argv=None):
         DATASETS.build(copy.deepcopy(cfg.train_dataloader.dataset)))
 
     feats, labels = extract_features(model, dataloader, args.device)
-    rows = sweep_tau(feats, labels, fc.weight.detach().float().cpu(), counts,
-                     args.taus, **_shot_args(cfg, args.split))
+    rows = sweep_tau(feats, labels,
+                     fc.weight.detach().float().cpu(), counts, args.taus,
+                     **_shot_args(cfg, args.split))
     if args.select not in rows[0]:
         raise KeyError(f'--select {args.select!r} is not one of '
                        f'{sorted(k for k in rows[0] if k != "tau")}')
@@ -178,8 +187,14 @@ def main(argv=None):
           f'({args.select} {best[args.select]:.2f})')
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump(dict(select=args.select, split=args.split, best=best,
-                           sweep=rows), f, indent=2)
+            json.dump(
+                dict(
+                    select=args.select,
+                    split=args.split,
+                    best=best,
+                    sweep=rows),
+                f,
+                indent=2)
     return rows, best
 
 

@@ -145,7 +145,8 @@ class ClassCountsHook(Hook):
             runner.model) else runner.model
 
     def _set_on_model(self, runner) -> None:
-        targets = [(name, m) for name, m in self._model(runner).named_modules()
+        targets = [(name, m)
+                   for name, m in self._model(runner).named_modules()
                    if callable(getattr(m, 'set_class_counts', None))]
         if not targets:
             return

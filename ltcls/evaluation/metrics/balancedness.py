@@ -132,7 +132,8 @@ class Balancedness(BaseMetric):
         if not evaluated.all():
             print_log(
                 f'Balancedness: {int((~evaluated).sum())} classes have no '
-                'test samples and are left out', logger='current',
+                'test samples and are left out',
+                logger='current',
                 level=logging.WARNING)
         acc = correct[evaluated] / total[evaluated]
         return dict(beta=balancedness(acc, self.sigma), sigma=self.sigma)

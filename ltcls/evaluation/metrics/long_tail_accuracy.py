@@ -71,7 +71,8 @@ def shot_groups(class_counts: Sequence[int],
     return groups
 
 
-def per_class_correct(topk_pred: torch.Tensor, gt_label: torch.Tensor,
+def per_class_correct(topk_pred: torch.Tensor,
+                      gt_label: torch.Tensor,
                       num_classes: int,
                       k: int = 1) -> Tuple[np.ndarray, np.ndarray]:
     """Correct top-k predictions and samples per class.
@@ -94,14 +95,15 @@ def per_class_correct(topk_pred: torch.Tensor, gt_label: torch.Tensor,
     return correct.numpy(), total.numpy()
 
 
-def long_tail_accuracy(topk_pred: torch.Tensor,
-                       gt_label: torch.Tensor,
-                       class_counts: Sequence[int],
-                       topk: Sequence[int] = (1, 5),
-                       many_thr: float = 100,
-                       few_thr: float = 20,
-                       few_inclusive: bool = False
-                       ) -> Tuple[Dict[str, float], Dict[str, np.ndarray]]:
+def long_tail_accuracy(
+    topk_pred: torch.Tensor,
+    gt_label: torch.Tensor,
+    class_counts: Sequence[int],
+    topk: Sequence[int] = (1, 5),
+    many_thr: float = 100,
+    few_thr: float = 20,
+    few_inclusive: bool = False
+) -> Tuple[Dict[str, float], Dict[str, np.ndarray]]:
     """Overall top-k and shot-group accuracies, in percent.
 
     Args:
@@ -262,21 +264,24 @@ class LongTailAccuracy(BaseMetric):
                 f'{len(self.class_counts)}')
         topk_pred = torch.stack([r['pred'] for r in results])
         gt = torch.cat([r['gt'] for r in results])
-        metrics, per_class = long_tail_accuracy(
-            topk_pred, gt, self.class_counts, self.topk, self.many_thr,
-            self.few_thr, self.few_inclusive)
+        metrics, per_class = long_tail_accuracy(topk_pred, gt,
+                                                self.class_counts, self.topk,
+                                                self.many_thr, self.few_thr,
+                                                self.few_inclusive)
         missing = int((per_class['test_count'] == 0).sum())
         if missing:
             print_log(
                 f'LongTailAccuracy: {missing} classes have no test samples; '
                 'they are left out of the group and class means',
-                logger='current', level=logging.WARNING)
+                logger='current',
+                level=logging.WARNING)
         for shot in SHOTS:
             if metrics[shot] != metrics[shot]:
                 print_log(
                     f'LongTailAccuracy: no evaluated class is {shot}-shot '
                     f'with many_thr={self.many_thr}, few_thr={self.few_thr}; '
-                    f'{shot} accuracy is NaN', logger='current',
+                    f'{shot} accuracy is NaN',
+                    logger='current',
                     level=logging.WARNING)
         self._dump(metrics, per_class, classes)
         return metrics
@@ -288,7 +293,9 @@ class LongTailAccuracy(BaseMetric):
                 print_log(
                     'LongTailAccuracy: no out_dir (set by ClassCountsHook or '
                     'the out_dir argument); per-class accuracies are not '
-                    'written', logger='current', level=logging.WARNING)
+                    'written',
+                    logger='current',
+                    level=logging.WARNING)
             return
         os.makedirs(self.out_dir, exist_ok=True)
         ks = sorted(k for k in per_class if k.startswith('top'))
@@ -304,7 +311,8 @@ class LongTailAccuracy(BaseMetric):
                 v = float(per_class[k][j])
                 row[f'{k}_acc'] = None if v != v else v
             rows.append(row)
-        stem = osp.join(self.out_dir, f'per_class_accuracy_{self.out_tag}')
+        stem = osp.join(self.out_dir,
+                        f'per_class_{self.prefix or "metric"}_{self.out_tag}')
         with open(stem + '.json', 'w') as f:
             json.dump(
                 dict(
@@ -323,5 +331,7 @@ class LongTailAccuracy(BaseMetric):
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-        print_log(f'LongTailAccuracy: per-class accuracies written to '
-                  f'{stem}.json/.csv', logger='current')
+        print_log(
+            f'LongTailAccuracy: per-class accuracies written to '
+            f'{stem}.json/.csv',
+            logger='current')

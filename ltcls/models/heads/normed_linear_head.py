@@ -20,7 +20,8 @@ from ltcls.registry import MODELS
 __all__ = ['normed_linear', 'NormedLinearClsHead']
 
 
-def normed_linear(x: torch.Tensor, weight: torch.Tensor,
+def normed_linear(x: torch.Tensor,
+                  weight: torch.Tensor,
                   eps: float = 1e-12) -> torch.Tensor:
     """Cosine logits.
 
@@ -32,8 +33,9 @@ def normed_linear(x: torch.Tensor, weight: torch.Tensor,
     Returns:
         Tensor: (N, C) cosines.
     """
-    return F.normalize(x, dim=1, eps=eps) @ F.normalize(
-        weight, dim=1, eps=eps).t()
+    return F.normalize(
+        x, dim=1, eps=eps) @ F.normalize(
+            weight, dim=1, eps=eps).t()
 
 
 @MODELS.register_module()

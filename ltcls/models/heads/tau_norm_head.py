@@ -21,7 +21,8 @@ from ltcls.registry import MODELS
 __all__ = ['tau_normalize', 'TauNormClsHead']
 
 
-def tau_normalize(weight: torch.Tensor, tau: float,
+def tau_normalize(weight: torch.Tensor,
+                  tau: float,
                   eps: float = 1e-12) -> torch.Tensor:
     """``weight / ||weight_i||^tau`` row by row.
 

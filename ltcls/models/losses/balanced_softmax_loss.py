@@ -98,14 +98,14 @@ class BalancedSoftmaxLoss(ClassCountsMixin, nn.Module):
                 reduction_override: Optional[str] = None,
                 **kwargs) -> torch.Tensor:
         if reduction_override is not None:
-            check_reduction(reduction_override, type(self).__name__,
-                            'reduction_override')
+            check_reduction(reduction_override,
+                            type(self).__name__, 'reduction_override')
         reduction = reduction_override or self.reduction
         self._require_class_counts(cls_score.size(-1))
         return self.loss_weight * balanced_softmax_loss(
-            cls_score, label, self.class_counts, weight, reduction,
-            avg_factor)
+            cls_score, label, self.class_counts, weight, reduction, avg_factor)
 
     def extra_repr(self) -> str:
-        return (f'num_classes={self.num_classes}, '
-                f'reduction={self.reduction!r}, loss_weight={self.loss_weight}')
+        return (
+            f'num_classes={self.num_classes}, '
+            f'reduction={self.reduction!r}, loss_weight={self.loss_weight}')

@@ -93,7 +93,8 @@ class ClassCountsMixin:
             num_classes = int(num_classes)
         self.num_classes = num_classes
         self.register_buffer(
-            'class_counts', torch.zeros(0, dtype=torch.float64),
+            'class_counts',
+            torch.zeros(0, dtype=torch.float64),
             persistent=False)
         if class_counts is not None:
             self.set_class_counts(class_counts)
@@ -101,7 +102,8 @@ class ClassCountsMixin:
     def set_class_counts(self, class_counts: CountsType) -> None:
         """Set the per-class training counts (shape (C, ))."""
         counts = check_class_counts(
-            class_counts, self.num_classes,
+            class_counts,
+            self.num_classes,
             name=f'{type(self).__name__}.class_counts')
         self.num_classes = int(counts.size)
         self.class_counts = torch.as_tensor(
@@ -154,9 +156,8 @@ def check_cls_inputs(cls_score: torch.Tensor, label: torch.Tensor,
             raise TypeError(f'{owner}: hard labels must be integers, got '
                             f'{label.dtype}')
         if n and (int(label.min()) < 0 or int(label.max()) >= c):
-            raise ValueError(
-                f'{owner}: labels must be in [0, {c}), got min '
-                f'{int(label.min())} max {int(label.max())}')
+            raise ValueError(f'{owner}: labels must be in [0, {c}), got min '
+                             f'{int(label.min())} max {int(label.max())}')
     elif label.dim() == 2:
         if tuple(label.shape) != (n, c):
             raise ValueError(f'{owner}: soft labels must be (N, C) = '
@@ -166,8 +167,7 @@ def check_cls_inputs(cls_score: torch.Tensor, label: torch.Tensor,
                          f'shape {tuple(label.shape)}')
 
 
-def offset_cross_entropy(cls_score: torch.Tensor,
-                         offset: torch.Tensor,
+def offset_cross_entropy(cls_score: torch.Tensor, offset: torch.Tensor,
                          label: torch.Tensor) -> torch.Tensor:
     """Per-sample ``-log softmax(cls_score + offset)[y]``.
 
@@ -192,7 +192,8 @@ def offset_cross_entropy(cls_score: torch.Tensor,
 REDUCTIONS = ('none', 'mean', 'sum')
 
 
-def check_reduction(reduction: Optional[str], owner: str,
+def check_reduction(reduction: Optional[str],
+                    owner: str,
                     arg: str = 'reduction') -> None:
     if reduction not in REDUCTIONS:
         raise ValueError(f'{owner}: {arg} must be one of {REDUCTIONS}, got '

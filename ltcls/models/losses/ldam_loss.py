@@ -147,7 +147,8 @@ class LDAMLoss(ClassCountsMixin, nn.Module):
         self.register_buffer(
             'margins', torch.zeros(0, dtype=torch.float64), persistent=False)
         self.register_buffer(
-            'class_weight', torch.zeros(0, dtype=torch.float64),
+            'class_weight',
+            torch.zeros(0, dtype=torch.float64),
             persistent=False)
         self._init_class_counts(class_counts, num_classes)
         if class_weight is not None:
@@ -156,7 +157,8 @@ class LDAMLoss(ClassCountsMixin, nn.Module):
     def _on_class_counts_set(self) -> None:
         self.margins = torch.as_tensor(
             ldam_margins(self.class_counts.cpu().numpy(), self.max_m),
-            dtype=torch.float64, device=self.class_counts.device)
+            dtype=torch.float64,
+            device=self.class_counts.device)
 
     def set_class_weight(self, class_weight: Optional[CountsType]) -> None:
         """Set (C, ) per-class weights; ``None`` switches them off."""
@@ -181,8 +183,8 @@ class LDAMLoss(ClassCountsMixin, nn.Module):
                 reduction_override: Optional[str] = None,
                 **kwargs) -> torch.Tensor:
         if reduction_override is not None:
-            check_reduction(reduction_override, type(self).__name__,
-                            'reduction_override')
+            check_reduction(reduction_override,
+                            type(self).__name__, 'reduction_override')
         reduction = reduction_override or self.reduction
         self._require_class_counts(cls_score.size(-1))
         class_weight = self.class_weight if self.class_weight.numel() else None
@@ -199,9 +201,9 @@ class LDAMLoss(ClassCountsMixin, nn.Module):
             if weight is not None:
                 w = w * weight.to(w.dtype)
             avg_factor = w.sum()
-        return self.loss_weight * ldam_loss(
-            cls_score, label, self.margins, self.s, class_weight, weight,
-            reduction, avg_factor)
+        return self.loss_weight * ldam_loss(cls_score, label, self.margins,
+                                            self.s, class_weight, weight,
+                                            reduction, avg_factor)
 
     def extra_repr(self) -> str:
         return (f'max_m={self.max_m}, s={self.s}, '

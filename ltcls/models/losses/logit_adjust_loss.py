@@ -31,7 +31,8 @@ def _check_tau(tau, owner: str) -> float:
     try:
         tau = float(tau)
     except (TypeError, ValueError):
-        raise TypeError(f'{owner}: tau must be a number, got {tau!r}') from None
+        raise TypeError(
+            f'{owner}: tau must be a number, got {tau!r}') from None
     if not tau == tau or tau in (float('inf'), float('-inf')):
         raise ValueError(f'{owner}: tau must be finite, got {tau}')
     return tau
@@ -61,8 +62,8 @@ def logit_adjust_loss(cls_score: torch.Tensor,
     check_cls_inputs(cls_score, label, 'logit_adjust_loss')
     check_reduction(reduction, 'logit_adjust_loss')
     tau = _check_tau(tau, 'logit_adjust_loss')
-    counts = torch.as_tensor(class_counts, device=cls_score.device).to(
-        torch.float64)
+    counts = torch.as_tensor(
+        class_counts, device=cls_score.device).to(torch.float64)
     if counts.shape != (cls_score.size(1), ):
         raise ValueError(
             f'logit_adjust_loss: class_counts has shape '
@@ -113,8 +114,8 @@ class LogitAdjustLoss(ClassCountsMixin, nn.Module):
                 reduction_override: Optional[str] = None,
                 **kwargs) -> torch.Tensor:
         if reduction_override is not None:
-            check_reduction(reduction_override, type(self).__name__,
-                            'reduction_override')
+            check_reduction(reduction_override,
+                            type(self).__name__, 'reduction_override')
         reduction = reduction_override or self.reduction
         self._require_class_counts(cls_score.size(-1))
         return self.loss_weight * logit_adjust_loss(
@@ -122,5 +123,6 @@ class LogitAdjustLoss(ClassCountsMixin, nn.Module):
             avg_factor)
 
     def extra_repr(self) -> str:
-        return (f'tau={self.tau}, num_classes={self.num_classes}, '
-                f'reduction={self.reduction!r}, loss_weight={self.loss_weight}')
+        return (
+            f'tau={self.tau}, num_classes={self.num_classes}, '
+            f'reduction={self.reduction!r}, loss_weight={self.loss_weight}')

@@ -15,47 +15,60 @@ from ltcls.engine.hooks import ClassCountsHook, dataset_class_counts
 
 def tiny_cfg(work_dir, head, evaluator, custom_hooks, max_epochs=1):
     """ResNet-20 with 4 base channels on DigitsLT (IF 50), CPU-cheap."""
-    return Config(dict(
-        default_scope='ltcls',
-        work_dir=str(work_dir),
-        model=dict(
-            type='ImageClassifier',
-            data_preprocessor=dict(
-                num_classes=10, mean=[48.5] * 3, std=[82.0] * 3,
-                to_rgb=False),
-            backbone=dict(type='ResNet32CIFAR', depth=20, base_channels=4),
-            neck=dict(type='GlobalAveragePooling'),
-            head=head),
-        train_dataloader=dict(
-            batch_size=64, num_workers=0,
-            dataset=dict(type='DigitsLT', split='train',
-                         imbalance_factor=50,
-                         pipeline=[dict(type='PackInputs')]),
-            sampler=dict(type='DefaultSampler', shuffle=True)),
-        train_cfg=dict(by_epoch=True, max_epochs=max_epochs, val_interval=1),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05,
-                                          momentum=0.9)),
-        val_dataloader=dict(
-            batch_size=250, num_workers=0,
-            dataset=dict(type='DigitsLT', split='test',
-                         pipeline=[dict(type='PackInputs')]),
-            sampler=dict(type='DefaultSampler', shuffle=False)),
-        val_cfg=dict(),
-        val_evaluator=evaluator,
-        test_dataloader=dict(
-            batch_size=250, num_workers=0,
-            dataset=dict(type='DigitsLT', split='test',
-                         pipeline=[dict(type='PackInputs')]),
-            sampler=dict(type='DefaultSampler', shuffle=False)),
-        test_cfg=dict(),
-        test_evaluator=evaluator,
-        custom_hooks=custom_hooks,
-        default_hooks=dict(logger=dict(type='LoggerHook', interval=50),
-                           checkpoint=dict(type='CheckpointHook',
-                                           interval=-1)),
-        randomness=dict(seed=0),
-        log_level='WARNING',
-    ))
+    return Config(
+        dict(
+            default_scope='ltcls',
+            work_dir=str(work_dir),
+            model=dict(
+                type='ImageClassifier',
+                data_preprocessor=dict(
+                    num_classes=10,
+                    mean=[48.5] * 3,
+                    std=[82.0] * 3,
+                    to_rgb=False),
+                backbone=dict(type='ResNet32CIFAR', depth=20, base_channels=4),
+                neck=dict(type='GlobalAveragePooling'),
+                head=head),
+            train_dataloader=dict(
+                batch_size=64,
+                num_workers=0,
+                dataset=dict(
+                    type='DigitsLT',
+                    split='train',
+                    imbalance_factor=50,
+                    pipeline=[dict(type='PackInputs')]),
+                sampler=dict(type='DefaultSampler', shuffle=True)),
+            train_cfg=dict(
+                by_epoch=True, max_epochs=max_epochs, val_interval=1),
+            optim_wrapper=dict(
+                optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+            val_dataloader=dict(
+                batch_size=250,
+                num_workers=0,
+                dataset=dict(
+                    type='DigitsLT',
+                    split='test',
+                    pipeline=[dict(type='PackInputs')]),
+                sampler=dict(type='DefaultSampler', shuffle=False)),
+            val_cfg=dict(),
+            val_evaluator=evaluator,
+            test_dataloader=dict(
+                batch_size=250,
+                num_workers=0,
+                dataset=dict(
+                    type='DigitsLT',
+                    split='test',
+                    pipeline=[dict(type='PackInputs')]),
+                sampler=dict(type='DefaultSampler', shuffle=False)),
+            test_cfg=dict(),
+            test_evaluator=evaluator,
+            custom_hooks=custom_hooks,
+            default_hooks=dict(
+                logger=dict(type='LoggerHook', interval=50),
+                checkpoint=dict(type='CheckpointHook', interval=-1)),
+            randomness=dict(seed=0),
+            log_level='WARNING',
+        ))
 
 
 def digits_counts():
@@ -78,12 +91,12 @@ def test_dataset_class_counts_wrappers():
         def get_gt_labels(self):
             return np.array([0, 2, 2, 0, 0])
 
-    np.testing.assert_array_equal(dataset_class_counts(NoCounts()),
-                                  [3, 0, 2])
+    np.testing.assert_array_equal(dataset_class_counts(NoCounts()), [3, 0, 2])
     with pytest.raises(TypeError, match='cannot count the classes'):
         dataset_class_counts(object())
 
 
+@pytest.mark.slow
 def test_test_only_run_counts_the_unbuilt_train_set(tmp_path):
     """tools/test.py path: the train loop is never built."""
     evaluator = [
@@ -98,10 +111,12 @@ def test_test_only_run_counts_the_unbuilt_train_set(tmp_path):
     metrics = runner.test()
     assert isinstance(runner._train_loop, dict)  # not built
     counts = digits_counts()
-    np.testing.assert_array_equal(
-        runner.model.head.class_counts.numpy(), counts)
-    assert {'accuracy/top1', 'accuracy/many', 'accuracy/medium',
-            'accuracy/few', 'balancedness/beta'} <= set(metrics)
+    np.testing.assert_array_equal(runner.model.head.class_counts.numpy(),
+                                  counts)
+    assert {
+        'accuracy/top1', 'accuracy/many', 'accuracy/medium', 'accuracy/few',
+        'balancedness/beta'
+    } <= set(metrics)
     with open(osp.join(runner.log_dir, 'per_class_accuracy_test.json')) as f:
         rows = json.load(f)['classes']
     assert [r['train_count'] for r in rows] == counts.tolist()
@@ -110,13 +125,18 @@ def test_test_only_run_counts_the_unbuilt_train_set(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_train_sets_loss_and_val_metric(tmp_path):
     cfg = tiny_cfg(
         tmp_path,
-        dict(type='LinearClsHead', num_classes=10, in_channels=16,
-             loss=dict(type='BalancedSoftmaxLoss')),
+        dict(
+            type='LinearClsHead',
+            num_classes=10,
+            in_channels=16,
+            loss=dict(type='BalancedSoftmaxLoss')),
         dict(type='LongTailAccuracy', topk=1, many_thr=60),
-        [dict(type='NumClassesCheckHook'), dict(type='ClassCountsHook')])
+        [dict(type='NumClassesCheckHook'),
+         dict(type='ClassCountsHook')])
     runner = Runner.from_cfg(cfg)
     runner.train()
     np.testing.assert_array_equal(

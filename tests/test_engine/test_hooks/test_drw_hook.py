@@ -30,16 +30,21 @@ class _RecordClassWeight(Hook):
         type(self).seen.append((runner.epoch, w))
 
 
+@pytest.mark.slow
 def test_ldam_drw_switches_at_start_epoch(tmp_path):
     _RecordClassWeight.seen = []
     cfg = tiny_cfg(
         tmp_path,
-        dict(type='NormedLinearClsHead', num_classes=10, in_channels=16,
-             loss=dict(type='LDAMLoss')),
-        dict(type='LongTailAccuracy', topk=1, many_thr=60),
-        [dict(type='ClassCountsHook'),
-         dict(type='DRWHook', start_epoch=1),
-         dict(type='_RecordClassWeight')],
+        dict(
+            type='NormedLinearClsHead',
+            num_classes=10,
+            in_channels=16,
+            loss=dict(type='LDAMLoss')),
+        dict(type='LongTailAccuracy', topk=1, many_thr=60), [
+            dict(type='ClassCountsHook'),
+            dict(type='DRWHook', start_epoch=1),
+            dict(type='_RecordClassWeight')
+        ],
         max_epochs=2)
     cfg.train_cfg.val_interval = 2
     runner = Runner.from_cfg(cfg)
@@ -54,8 +59,11 @@ def test_ldam_drw_switches_at_start_epoch(tmp_path):
 
 
 def _fake_runner(model, epoch, max_epochs=10):
-    return SimpleNamespace(model=model, epoch=epoch, max_epochs=max_epochs,
-                           logger=logging.getLogger('test_drw'))
+    return SimpleNamespace(
+        model=model,
+        epoch=epoch,
+        max_epochs=max_epochs,
+        logger=logging.getLogger('test_drw'))
 
 
 def test_resume_and_mmpretrain_cross_entropy():
@@ -63,8 +71,8 @@ def test_resume_and_mmpretrain_cross_entropy():
     expected = effective_number_weights(counts, 0.9999)
     model = nn.Module()
     model.ldam = LDAMLoss(class_counts=counts)
-    model.ce = MODELS.build(dict(type='CrossEntropyLoss',
-                                 class_weight=[1.0, 2.0, 3.0]))
+    model.ce = MODELS.build(
+        dict(type='CrossEntropyLoss', class_weight=[1.0, 2.0, 3.0]))
     hook = DRWHook(start_epoch=3, class_counts=counts)
     hook.before_train(_fake_runner(model, 0))
     hook.before_train_epoch(_fake_runner(model, 0))

@@ -13,8 +13,9 @@ from ltcls.registry import METRICS
 
 def reference_loop(acc, sigma):
     c = len(acc)
-    return sum(math.exp(-abs(acc[i] - acc[j]) / sigma) for i in range(c)
-               for j in range(c)) / c**2
+    return sum(
+        math.exp(-abs(acc[i] - acc[j]) / sigma) for i in range(c)
+        for j in range(c)) / c**2
 
 
 def test_closed_form():
@@ -34,8 +35,7 @@ def test_random_against_loop():
     acc = rng.rand(13)
     for sigma in (0.05, 0.3, 1.0):
         assert math.isclose(
-            balancedness(acc, sigma), reference_loop(acc, sigma),
-            abs_tol=1e-9)
+            balancedness(acc, sigma), reference_loop(acc, sigma), abs_tol=1e-9)
 
 
 def test_metric_end_to_end():
@@ -48,13 +48,14 @@ def test_metric_end_to_end():
         score[p] = 0.8
         samples.append(
             DataSample().set_gt_label(y).set_pred_score(score).to_dict())
-    evaluator = Evaluator(METRICS.build(dict(type='Balancedness',
-                                             sigma=0.25)))
+    evaluator = Evaluator(METRICS.build(dict(type='Balancedness', sigma=0.25)))
     evaluator.dataset_meta = dict(classes=('a', 'b', 'c'))
     evaluator.process(samples)
     out = evaluator.evaluate(len(samples))
-    assert math.isclose(out['balancedness/beta'],
-                        reference_loop([1.0, 0.5, 0.0], 0.25), abs_tol=1e-9)
+    assert math.isclose(
+        out['balancedness/beta'],
+        reference_loop([1.0, 0.5, 0.0], 0.25),
+        abs_tol=1e-9)
     assert out['balancedness/sigma'] == 0.25
 
 

@@ -19,10 +19,14 @@ CLASSES = ('a', 'b', 'c', 'd')
 COUNTS = [150, 60, 20, 3]  # many / medium / medium / few with >100, <20
 # (label, ranking of the classes by decreasing score)
 CASE = [
-    (0, [0, 1, 2, 3]), (0, [0, 2, 1, 3]), (0, [0, 3, 1, 2]), (0, [1, 0, 2,
-                                                                  3]),
-    (1, [1, 0, 2, 3]), (1, [2, 3, 1, 0]),
-    (2, [0, 2, 1, 3]), (2, [3, 1, 2, 0]),
+    (0, [0, 1, 2, 3]),
+    (0, [0, 2, 1, 3]),
+    (0, [0, 3, 1, 2]),
+    (0, [1, 0, 2, 3]),
+    (1, [1, 0, 2, 3]),
+    (1, [2, 3, 1, 0]),
+    (2, [0, 2, 1, 3]),
+    (2, [3, 1, 2, 0]),
     (3, [3, 0, 1, 2]),
 ]
 # per-class top-1: 3/4, 1/2, 0/2, 1/1; top-2 hits: 4, 1, 1, 1 of 9
@@ -89,8 +93,8 @@ def test_evaluator_and_files(tmp_path):
         assert math.isclose(out[f'accuracy/{k}'], v, abs_tol=1e-5)
     with open(tmp_path / 'per_class_accuracy_val.json') as f:
         dumped = json.load(f)
-    assert dumped['thresholds'] == dict(many_thr=100, few_thr=20,
-                                        few_inclusive=False)
+    assert dumped['thresholds'] == dict(
+        many_thr=100, few_thr=20, few_inclusive=False)
     rows = dumped['classes']
     assert [r['class_name'] for r in rows] == list(CLASSES)
     assert [r['train_count'] for r in rows] == COUNTS
@@ -138,6 +142,7 @@ def _dist_eval(rank, world_size, out_root):
     return evaluator.evaluate(len(CASE))
 
 
+@pytest.mark.slow
 def test_two_ranks_equal_one_rank(tmp_path):
     results = run_distributed(_dist_eval, 2, str(tmp_path))
     for out in results:

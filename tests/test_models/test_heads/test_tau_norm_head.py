@@ -20,8 +20,8 @@ def test_tau_normalize_closed_form():
         torch.tensor([[3 / s5, 4 / s5], [0., 2 / s2]], dtype=torch.float64))
     torch.testing.assert_close(tau_normalize(w, 0.0), w)
     # all-zero rows stay zero (no NaN)
-    assert torch.equal(tau_normalize(torch.zeros(1, 3), 1.0),
-                       torch.zeros(1, 3))
+    assert torch.equal(
+        tau_normalize(torch.zeros(1, 3), 1.0), torch.zeros(1, 3))
 
 
 def test_predict_uses_normalised_weights_without_bias():
@@ -37,8 +37,8 @@ def test_predict_uses_normalised_weights_without_bias():
     torch.testing.assert_close(
         torch.stack([o.pred_score for o in out]), expected)
     # training forward is the plain linear layer (with bias)
-    torch.testing.assert_close(head((x, )), x @ head.fc.weight.t() +
-                               head.fc.bias)
+    torch.testing.assert_close(
+        head((x, )), x @ head.fc.weight.t() + head.fc.bias)
     head.set_tau(0.0)
     logits = head.tau_norm_logits((x, ))
     torch.testing.assert_close(logits, x @ head.fc.weight.t())

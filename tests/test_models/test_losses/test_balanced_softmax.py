@@ -25,11 +25,13 @@ def test_closed_form_two_classes():
     # z = 0: p(y) = n_y / sum n  ->  loss = log(sum n / n_y)
     z = torch.zeros(2, 2, dtype=torch.float64)
     y = torch.tensor([0, 1])
-    loss = balanced_softmax_loss(z, y, torch.tensor([3., 1.]),
-                                 reduction='none')
+    loss = balanced_softmax_loss(
+        z, y, torch.tensor([3., 1.]), reduction='none')
     torch.testing.assert_close(
-        loss, torch.tensor([math.log(4 / 3), math.log(4.)],
-                           dtype=torch.float64), atol=1e-12, rtol=0)
+        loss,
+        torch.tensor([math.log(4 / 3), math.log(4.)], dtype=torch.float64),
+        atol=1e-12,
+        rtol=0)
     # gradient of the mean: (softmax(z + log n) - onehot) / N
     z.requires_grad_(True)
     balanced_softmax_loss(z, y, torch.tensor([3., 1.])).backward()
@@ -53,10 +55,14 @@ def test_random_against_loop():
     loss_fn = BalancedSoftmaxLoss(class_counts=counts, loss_weight=2.0)
     torch.testing.assert_close(
         loss_fn(z, y, weight=w, reduction_override='sum'),
-        2.0 * (ref * w).sum(), atol=1e-6, rtol=0)
+        2.0 * (ref * w).sum(),
+        atol=1e-6,
+        rtol=0)
     torch.testing.assert_close(
-        loss_fn(z, y, weight=w, avg_factor=3.5), 2.0 * (ref * w).sum() / 3.5,
-        atol=1e-6, rtol=0)
+        loss_fn(z, y, weight=w, avg_factor=3.5),
+        2.0 * (ref * w).sum() / 3.5,
+        atol=1e-6,
+        rtol=0)
 
 
 def test_equals_logit_adjustment_tau_one_and_ce_when_balanced():
@@ -66,28 +72,34 @@ def test_equals_logit_adjustment_tau_one_and_ce_when_balanced():
     counts = torch.tensor([40., 9., 4., 1.])
     torch.testing.assert_close(
         balanced_softmax_loss(z, y, counts),
-        logit_adjust_loss(z, y, counts, tau=1.0), atol=1e-12, rtol=0)
+        logit_adjust_loss(z, y, counts, tau=1.0),
+        atol=1e-12,
+        rtol=0)
     torch.testing.assert_close(
         balanced_softmax_loss(z, y, torch.full((4, ), 7.)),
-        F.cross_entropy(z, y), atol=1e-12, rtol=0)
+        F.cross_entropy(z, y),
+        atol=1e-12,
+        rtol=0)
 
 
 def test_soft_labels():
     g = torch.Generator().manual_seed(2)
     z = torch.randn(3, 4, generator=g, dtype=torch.float64)
     counts = [8, 4, 2, 1]
-    y_soft = torch.tensor([[0.5, 0.5, 0, 0], [0, 0, 1, 0], [0.1, 0.2, 0.3,
-                                                            0.4]],
-                          dtype=torch.float64)
-    loss = balanced_softmax_loss(z, y_soft, torch.tensor(counts, dtype=float),
-                                 reduction='none')
+    y_soft = torch.tensor(
+        [[0.5, 0.5, 0, 0], [0, 0, 1, 0], [0.1, 0.2, 0.3, 0.4]],
+        dtype=torch.float64)
+    loss = balanced_softmax_loss(
+        z, y_soft, torch.tensor(counts, dtype=float), reduction='none')
     ref = []
     for i in range(3):
-        per_class = [reference_loop(z[i:i + 1], torch.tensor([c]), counts)[0]
-                     for c in range(4)]
+        per_class = [
+            reference_loop(z[i:i + 1], torch.tensor([c]), counts)[0]
+            for c in range(4)
+        ]
         ref.append(sum(float(y_soft[i, c]) * per_class[c] for c in range(4)))
-    torch.testing.assert_close(loss, torch.tensor(ref, dtype=torch.float64),
-                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        loss, torch.tensor(ref, dtype=torch.float64), atol=1e-6, rtol=0)
 
 
 def test_fp16_and_extreme_logits_no_nan():
@@ -96,8 +108,8 @@ def test_fp16_and_extreme_logits_no_nan():
     counts = [1000, 10, 1]
     loss = BalancedSoftmaxLoss(class_counts=counts, reduction='none')(z, y)
     assert loss.dtype == torch.float32 and torch.isfinite(loss).all()
-    ref = torch.tensor(reference_loop(z.double(), y, counts),
-                       dtype=torch.float64)
+    ref = torch.tensor(
+        reference_loop(z.double(), y, counts), dtype=torch.float64)
     torch.testing.assert_close(loss.double(), ref, atol=1e-3, rtol=1e-4)
 
 
@@ -127,20 +139,26 @@ def test_bad_inputs_are_clear_errors():
     with pytest.raises(ValueError, match='labels must be in \\[0, 3\\)'):
         loss_fn(torch.zeros(2, 3), torch.tensor([0, 3]))
     with pytest.raises(ValueError, match='avg_factor can not be used'):
-        loss_fn(torch.zeros(2, 3), torch.tensor([0, 1]), avg_factor=2,
-                reduction_override='sum')
+        loss_fn(
+            torch.zeros(2, 3),
+            torch.tensor([0, 1]),
+            avg_factor=2,
+            reduction_override='sum')
 
 
 def test_in_linear_head():
     head = MODELS.build(
-        dict(type='LinearClsHead', num_classes=3, in_channels=4,
-             loss=dict(type='BalancedSoftmaxLoss', class_counts=[5, 2, 1])))
+        dict(
+            type='LinearClsHead',
+            num_classes=3,
+            in_channels=4,
+            loss=dict(type='BalancedSoftmaxLoss', class_counts=[5, 2, 1])))
     from mmpretrain.structures import DataSample
     feats = (torch.randn(2, 4), )
     samples = [DataSample().set_gt_label(0), DataSample().set_gt_label(2)]
     losses = head.loss(feats, samples)
     logits = head(feats).detach().double()
-    ref = torch.tensor(reference_loop(logits, torch.tensor([0, 2]),
-                                      [5, 2, 1]), dtype=torch.float64).mean()
-    torch.testing.assert_close(losses['loss'].double(), ref, atol=1e-5,
-                               rtol=0)
+    ref = torch.tensor(
+        reference_loop(logits, torch.tensor([0, 2]), [5, 2, 1]),
+        dtype=torch.float64).mean()
+    torch.testing.assert_close(losses['loss'].double(), ref, atol=1e-5, rtol=0)
