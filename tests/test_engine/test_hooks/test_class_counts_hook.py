@@ -78,7 +78,9 @@ def digits_counts():
 def test_dataset_class_counts_wrappers():
     ds = DigitsLT(split='train', imbalance_factor=50)
     counts = ds.class_counts
-    assert counts[0] / counts[-1] >= 50 * 0.9
+    # the exponential profile n_i = int(n_max * 50^(-i/9)), n_max = 124
+    assert counts.tolist() == [124, 80, 51, 33, 21, 14, 9, 5, 3, 2]
+    assert counts.tolist() == [int(124 * 50**(-i / 9)) for i in range(10)]
     np.testing.assert_array_equal(dataset_class_counts(ds), counts)
     np.testing.assert_array_equal(
         dataset_class_counts(RepeatDataset(ds, times=3)), counts)
