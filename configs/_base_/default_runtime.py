@@ -10,8 +10,11 @@ default_hooks = dict(
     visualization=dict(type='VisualizationHook', enable=False),
 )
 
-# Checks that the classifier's num_classes matches the datasets' classes.
-custom_hooks = [dict(type='NumClassesCheckHook')]
+# NumClassesCheckHook: the classifier's num_classes must match the datasets.
+# ClassCountsHook: passes the train set's per-class counts to every loss,
+# head and metric that needs them (Balanced Softmax, LDAM, LongTailAccuracy,
+# ...); it does nothing when none does.
+custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='ClassCountsHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,
