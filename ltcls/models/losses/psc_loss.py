@@ -130,17 +130,23 @@ def psc_anchor_loss(features: torch.Tensor,
     logits = z @ p.reshape(num_classes * num_protos, dim).t() / temperature
     valid = labels >= 0
     safe_labels = labels.clamp_min(0)
-    pos_cls = F.one_hot(safe_labels, num_classes).to(torch.bool)  # (N, C)
-    pos_cols = pos_cls.repeat_interleave(num_protos, dim=1)  # (N, C * M)
-    pos_cols = pos_cols & valid[:, None]
+    # (N, M) columns of the anchor's own-class prototypes
+    cols = safe_labels[:, None] * num_protos + torch.arange(
+        num_protos, device=logits.device)
+    pos_logits = logits.gather(1, cols)  # (N, M)
 
     # Eq. 4 / 5: the denominator holds the prototypes of the other classes
-    # only; exclude_positive=False keeps all prototypes (plain CE form).
-    den_logits = logits.masked_fill(pos_cols, float('-inf')) \
-        if exclude_positive else logits
+    # only (the positive columns are set to -inf by an (N, M) scatter, no
+    # dense (N, C) mask); exclude_positive=False keeps all prototypes (plain
+    # CE form). Ignored anchors keep every column (their loss is zeroed).
+    if exclude_positive:
+        src = torch.where(valid[:, None],
+                          torch.full_like(pos_logits, float('-inf')),
+                          pos_logits)
+        den_logits = logits.scatter(1, cols, src)
+    else:
+        den_logits = logits
     lse = torch.logsumexp(den_logits, dim=1)  # (N, )
-    pos_logits = logits.reshape(n, num_classes, num_protos)[
-        torch.arange(n, device=logits.device), safe_labels]  # (N, M)
     if num_protos > 1:
         if affinity == 'uniform':
             log_w = pos_logits.new_full(pos_logits.shape,
