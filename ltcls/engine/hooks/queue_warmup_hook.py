@@ -66,10 +66,17 @@ class QueueWarmupHook(Hook):
                       'loaded), nothing to do', logger='current')
             return
         dataloader = runner.train_dataloader
-        global_batch = dataloader.batch_size * get_world_size()
-        num_batches = math.ceil(empty / global_batch)
-        if self.max_batches is not None:
-            num_batches = min(num_batches, int(self.max_batches))
+        batch_size = dataloader.batch_size or getattr(
+            getattr(dataloader, 'batch_sampler', None), 'batch_size', None)
+        if batch_size:
+            num_batches = math.ceil(empty / (batch_size * get_world_size()))
+            if self.max_batches is not None:
+                num_batches = min(num_batches, int(self.max_batches))
+        elif self.max_batches is not None:
+            num_batches = int(self.max_batches)
+        else:
+            raise ValueError('QueueWarmupHook cannot tell the batch size of '
+                             'the train dataloader; set max_batches')
         dataset_len = len(dataloader.dataset)
         if dataset_len < queue.length:
             print_log(
@@ -82,13 +89,18 @@ class QueueWarmupHook(Hook):
         model.train()
         done = 0
         iterator = iter(dataloader)
+        fresh = True
         with torch.no_grad():
             while done < num_batches:
                 try:
                     data = next(iterator)
                 except StopIteration:
-                    iterator = iter(dataloader)
+                    if fresh:
+                        raise ValueError('QueueWarmupHook: the train '
+                                         'dataloader is empty')
+                    iterator, fresh = iter(dataloader), True
                     continue
+                fresh = False
                 data = model.data_preprocessor(data, True)
                 model.fill_queue(data['inputs'], data['data_samples'])
                 done += 1

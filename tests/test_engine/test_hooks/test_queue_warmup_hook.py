@@ -72,3 +72,11 @@ def test_max_batches_disabled_and_bad_model():
             SimpleNamespace(model=plain, train_dataloader=None))
     with pytest.raises(ValueError, match='max_batches'):
         HOOKS.build(dict(type='QueueWarmupHook', max_batches=0))
+
+
+def test_empty_dataloader_raises():
+    model = _model(queue_len=8)
+    runner = SimpleNamespace(
+        model=model, train_dataloader=DataLoader([], batch_size=4))
+    with pytest.raises(ValueError, match='empty'):
+        HOOKS.build(dict(type='QueueWarmupHook')).before_train(runner)
