@@ -149,6 +149,43 @@ ENTRIES = {
 }
 
 
+# ------------------------------------------------ PSC (Hybrid-PSC, Eq. 4) ---
+# PSC has no queue: its negatives are the C - 1 other class prototypes, so K
+# is ignored and C is iNaturalist 2018's 8,142 classes (the paper's largest
+# prototype bank, spec_hybrid.md section 2.7); 2B anchors (two views).
+# tools/benchmark/benchmark_hybrid.py also covers the CIFAR-LT shapes.
+PSC_CLASSES = 8142
+
+
+def psc_inputs(batch, queue_len, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return dict(
+        feats=torch.randn(2 * batch, DIM, generator=g).requires_grad_(),
+        labels=torch.randint(0, PSC_CLASSES, (2 * batch, ), generator=g),
+        protos=torch.randn(PSC_CLASSES, DIM, generator=g).requires_grad_(),
+        t=0.1)
+
+
+def psc_ltcls(x):
+    from ltcls.models.losses import psc_loss
+    return psc_loss(x['feats'], x['labels'], x['protos'], x['t'])
+
+
+def psc_naive(x):
+    z = F.normalize(x['feats'], dim=1)
+    p = F.normalize(x['protos'], dim=1)
+    total = 0.
+    for i in range(z.shape[0]):
+        s = p @ z[i] / x['t']
+        y = int(x['labels'][i])
+        total = total - s[y] + torch.logsumexp(
+            torch.cat([s[:y], s[y + 1:]]), 0)  # positive not in denominator
+    return total / z.shape[0]
+
+
+ENTRIES['psc'] = (psc_inputs, psc_ltcls, psc_naive, True)
+
+
 def _grad_leaves(x):
     return [v for v in x.values()
             if isinstance(v, torch.Tensor) and v.requires_grad]
