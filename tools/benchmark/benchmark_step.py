@@ -1,0 +1,244 @@
+# Copyright (c) ltcls contributors. All rights reserved.
+"""One training step of PaCo / ResCom against a CE step, same backbone and
+batch, measured in the same run.
+
+For every method the script builds the model (ltcls configs' structure:
+backbone -> GAP -> linear head; PaCo / ResCom add the 2-layer BN MLP, the
+queue and, for PaCo, the momentum encoder), an SGD optimizer, and times a
+full training step (forward of ``model.loss``, backward, ``optimizer.step``)
+on random images with ImageNet-LT-like labels (best of ``--repeat`` after a
+warm-up step). It also times the method-specific parts on their own:
+
+* PaCo ``key encoder``: EMA update + momentum-encoder forward of the key
+  view (no grad), the "extra key-encoder forward" of the issue;
+* ``loss+queue``: the contrastive loss (PaCo: centers + in-batch bank +
+  queue; ResCom: SiamBS + hard-pair mining + class-balanced SPM) forward
+  and backward on leaf features of the real shapes, plus the enqueue (and
+  the queue clone the algorithms make) -- what the loss, queue and mining
+  themselves cost.
+
+Ratios are against the CE step of the same run. The expected ratios from
+FLOPs are ~1.33 for PaCo (an extra forward of the encoder, no backward:
+spec_paco.md §2.8) and ~2 for ResCom (both views forward and backward,
+spec_rescom.md §2.9); the loss/queue/mining share should be a few percent.
+
+Peak memory: each method runs in a fresh process; ``peak MB`` is the
+process peak RSS (VmHWM) during one step (model, EMA copy, queue, optimizer
+state, activations), ``step MB`` the peak RSS of the step minus the RSS
+right before it (CPU has no allocator statistics; glibc's mmap threshold is
+fixed so that freed buffers leave the RSS).
+
+Example (CPU-sized ImageNet-LT shapes)::
+
+    OMP_NUM_THREADS=2 python tools/benchmark/benchmark_step.py \\
+        --depth 50 --img-size 112 --batch 8 --num-classes 1000 \\
+        --paco-queue 8192 --rescom-q 8 --repeat 3
+"""
+import argparse
+import multiprocessing as mp
+import os
+import time
+
+import torch
+
+METHODS = ('ce', 'paco', 'rescom')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--methods', nargs='+', default=list(METHODS),
+                   choices=METHODS)
+    p.add_argument('--depth', type=int, default=50,
+                   help='mmpretrain ResNet depth')
+    p.add_argument('--img-size', type=int, default=112)
+    p.add_argument('--batch', type=int, default=8, help='per-GPU batch')
+    p.add_argument('--num-classes', type=int, default=1000)
+    p.add_argument('--feat-dim', type=int, default=128)
+    p.add_argument('--paco-queue', type=int, default=8192)
+    p.add_argument('--rescom-q', type=int, default=8,
+                   help='ResCom keys per class')
+    p.add_argument('--rescom-num-neg', type=int, default=None,
+                   help='Q_n; default 0.4 (K - 1) Q')
+    p.add_argument('--repeat', type=int, default=3)
+    p.add_argument('--threads', type=int, default=None,
+                   help='torch threads (default: OMP_NUM_THREADS or 1)')
+    return p.parse_args(argv)
+
+
+def _lt_counts(num_classes):
+    from ltcls.datasets.long_tail import long_tail_counts
+    return long_tail_counts(1280, num_classes, 256)
+
+
+def _model_cfg(method, args):
+    d = 512 if args.depth < 50 else 2048
+    backbone = dict(type='ResNet', depth=args.depth, num_stages=4,
+                    out_indices=(3, ), style='pytorch')
+    head = dict(type='LinearClsHead', num_classes=args.num_classes,
+                in_channels=d)
+    if method == 'ce':
+        return dict(type='ImageClassifier', backbone=backbone,
+                    neck=dict(type='GlobalAveragePooling'), head=head)
+    projector = dict(type='ProjectionMLP', in_channels=d, hid_channels=d,
+                     out_channels=args.feat_dim,
+                     norm_cfg=dict(type='BN1d'))
+    if method == 'paco':
+        return dict(type='PaCo', backbone=backbone, projector=projector,
+                    head=head, queue_len=args.paco_queue,
+                    feat_dim=args.feat_dim, queue_init='random',
+                    loss=dict(type='PaCoLoss', alpha=0.05, temperature=0.2))
+    q = args.rescom_q
+    num_neg = args.rescom_num_neg or int(0.4 * (args.num_classes - 1) * q)
+    return dict(type='ResCom', backbone=backbone, projector=projector,
+                head=head, queue_size_per_cls=q, feat_dim=args.feat_dim,
+                loss=dict(type='ResComLoss', num_pos=1, num_neg=num_neg,
+                          effective_num_beta=0.99))
+
+
+def _status_kb(key):
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(key + ':'):
+                return int(line.split()[1])
+    raise OSError(key)
+
+
+def _best(fn, repeat):
+    fn()  # warm-up (lazy init, allocator)
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times) * 1000.0
+
+
+def _worker(method, args, out):
+    torch.set_num_threads(args.threads)
+    from mmpretrain.structures import DataSample
+
+    import ltcls  # noqa: F401
+    from ltcls.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(_model_cfg(method, args))
+    model.train()
+    counts = _lt_counts(args.num_classes)
+    for m in model.modules():
+        if callable(getattr(m, 'set_class_counts', None)):
+            m.set_class_counts(counts)
+    opt = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=0.01, momentum=0.9, weight_decay=1e-4)
+    g = torch.Generator().manual_seed(1)
+    b, s = args.batch, args.img_size
+    labels = torch.multinomial(
+        torch.tensor(counts, dtype=torch.float), b, replacement=True,
+        generator=g)
+    samples = [DataSample().set_gt_label(int(y)) for y in labels]
+    views = [torch.randn(b, 3, s, s, generator=g) for _ in range(2)]
+    inputs = views[0] if method == 'ce' else views
+
+    def step():
+        losses = model.loss(inputs, samples)
+        loss = sum(v for k, v in losses.items() if 'loss' in k)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    res = dict(method=method, step_ms=_best(step, args.repeat))
+
+    if method == 'paco':
+        res['key_ms'] = _best(
+            lambda: model.momentum_keys(views[1], update=True), args.repeat)
+        n, d = args.num_classes, args.feat_dim
+        logits = torch.randn(b, n, generator=g).requires_grad_()
+        q = torch.nn.functional.normalize(
+            torch.randn(b, d, generator=g), dim=1).requires_grad_()
+        k = torch.nn.functional.normalize(torch.randn(b, d, generator=g), 1)
+
+        def loss_queue():
+            qk = model.queue.keys.clone().detach()
+            ql = model.queue.class_labels.clone()
+            loss = model.loss_module(logits, q, labels, k, labels, qk, ql,
+                                     num_samples=b)
+            loss.backward()
+            model.queue.enqueue(k, labels)
+
+        res['loss_ms'] = _best(loss_queue, args.repeat)
+    elif method == 'rescom':
+        n, d = args.num_classes, args.feat_dim
+        logits = torch.randn(2 * b, n, generator=g).requires_grad_()
+        z = torch.nn.functional.normalize(
+            torch.randn(2 * b, d, generator=g), dim=1).requires_grad_()
+
+        def loss_queue():
+            qk = model.queue.keys.clone().detach()
+            ql = model.queue.labels.clone()
+            out = model.loss_module(logits, z, labels, qk, ql)
+            sum(out.values()).backward()
+            model.queue.enqueue(z[:b].detach(), labels)
+
+        res['loss_ms'] = _best(loss_queue, args.repeat)
+
+    # peak memory of one step
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')  # reset VmHWM to the current RSS
+        base = _status_kb('VmRSS')
+        step()
+        peak = _status_kb('VmHWM')
+        res['peak_mb'] = peak / 1024.0
+        res['step_mb'] = (peak - base) / 1024.0
+    except OSError:
+        res['peak_mb'] = res['step_mb'] = float('nan')
+    out.put(res)
+
+
+def run(method, args):
+    old = os.environ.get('MALLOC_MMAP_THRESHOLD_')
+    os.environ['MALLOC_MMAP_THRESHOLD_'] = str(64 * 1024)
+    try:
+        ctx = mp.get_context('spawn')
+        out = ctx.Queue()
+        p = ctx.Process(target=_worker, args=(method, args, out))
+        p.start()
+        res = out.get()
+        p.join()
+    finally:
+        if old is None:
+            del os.environ['MALLOC_MMAP_THRESHOLD_']
+        else:
+            os.environ['MALLOC_MMAP_THRESHOLD_'] = old
+    return res
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads is None:
+        args.threads = int(os.environ.get('OMP_NUM_THREADS', 1))
+    methods = list(args.methods)
+    if 'ce' not in methods:
+        methods.insert(0, 'ce')
+    print(f'ResNet-{args.depth}, {args.img_size}px, batch {args.batch}, '
+          f'{args.num_classes} classes, dim {args.feat_dim}, PaCo queue '
+          f'{args.paco_queue}, ResCom {args.rescom_q} keys/class, '
+          f'{args.threads} threads, best of {args.repeat}')
+    results = {m: run(m, args) for m in methods}
+    ce = results['ce']['step_ms']
+    header = ('method', 'step ms', 'step / CE', 'key enc. ms (% step)',
+              'loss+queue ms (% step)', 'peak MB', 'step MB')
+    print('| ' + ' | '.join(header) + ' |')
+    print('|' + '---|' * len(header))
+    for m in methods:
+        r = results[m]
+        key = f"{r['key_ms']:.1f} ({100 * r['key_ms'] / r['step_ms']:.1f}%)" \
+            if 'key_ms' in r else '-'
+        los = f"{r['loss_ms']:.1f} ({100 * r['loss_ms'] / r['step_ms']:.1f}%)" \
+            if 'loss_ms' in r else '-'
+        print(f"| {m} | {r['step_ms']:.1f} | {r['step_ms'] / ce:.2f} | {key} "
+              f"| {los} | {r['peak_mb']:.0f} | {r['step_mb']:.0f} |")
+    return results
+
+
+if __name__ == '__main__':
+    main()
