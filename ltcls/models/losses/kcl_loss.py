@@ -203,6 +203,7 @@ def kcl_loss_per_anchor(
     queue_labels = queue_labels.to(labels.device)
     if row_offset is None:
         row_offset = rank_offset(q.shape[0], q.device)
+    q = q / temperature  # scale (N, d), not the (N, 1 + K) logits
     l_pos = (q * k).sum(dim=1, keepdim=True)  # (N, 1)
     l_neg = q @ mem.t()  # (N, K)
     filled = queue_labels >= 0
@@ -211,7 +212,7 @@ def kcl_loss_per_anchor(
                               row_offset)
     if variant == 'v2' and pos_k is not None:
         l_neg = l_neg.masked_fill(same & ~chosen, 0.0)
-    logits = torch.cat([l_pos, l_neg], dim=1) / temperature
+    logits = torch.cat([l_pos, l_neg], dim=1)
     weight = torch.cat([torch.ones_like(l_pos, dtype=torch.bool), chosen],
                        dim=1)
     valid = torch.cat([torch.ones(1, dtype=torch.bool, device=q.device),

@@ -73,10 +73,16 @@ def multi_positive_nce(
     if valid_mask is not None:
         has_pos = has_pos & valid_mask.any(dim=1)
     lse = torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse))
-    # log-prob only where weights are non-zero (elsewhere it may be -inf)
-    log_prob = torch.where(pos_weight > 0, logits - lse,
-                           torch.zeros_like(logits))
-    num = -(pos_weight * log_prob).sum(dim=1)
+    if bool(torch.isfinite(logits).all()):
+        # sum_j w_ij (s_ij - lse_i) = (w s)_i - w_sum_i lse_i: no (N, M)
+        # log-prob temporaries (the memory of a 65,536-key queue)
+        num = w_sum * lse.squeeze(1) - (pos_weight * logits).sum(dim=1)
+    else:
+        # log-prob only where weights are non-zero (elsewhere it may be
+        # -inf, and 0 * -inf would be NaN)
+        log_prob = torch.where(pos_weight > 0, logits - lse,
+                               torch.zeros_like(logits))
+        num = -(pos_weight * log_prob).sum(dim=1)
     loss = torch.where(has_pos, num / w_sum.clamp_min(1e-12),
                        torch.zeros_like(num))
     return loss, has_pos

@@ -114,14 +114,18 @@ def supcon_loss_per_anchor(
     idx = torch.arange(n, device=feats.device)
     self_mask[idx, idx + offset] = True
     valid = ~self_mask
+    # scale the (N, d) anchors, not the (N, M) logits; the queue block is a
+    # separate product, so the (K, d) queue is never copied
+    scaled = feats / temperature
+    logits = scaled @ contrast.t()
     if queue_keys is not None:
-        contrast = torch.cat([contrast, queue_keys.detach().to(dtype)], 0)
+        logits = torch.cat(
+            [logits, scaled @ queue_keys.detach().to(dtype).t()], dim=1)
         contrast_labels = torch.cat(
             [contrast_labels, queue_labels.to(contrast_labels.device)])
         q_valid = (queue_labels >= 0).to(feats.device)
         valid = torch.cat(
             [valid, q_valid.unsqueeze(0).expand(n, -1)], dim=1)
-    logits = feats @ contrast.t() / temperature
     pos = (labels.view(-1, 1) == contrast_labels.view(1, -1)) & valid
     return multi_positive_nce(logits, pos, valid)
 

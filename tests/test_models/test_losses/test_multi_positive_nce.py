@@ -141,3 +141,22 @@ def test_reduce_two_process_equals_single():
     torch.testing.assert_close(mean, single.detach(), rtol=0, atol=1e-12)
     grads = torch.cat([r['grad'] for r in res]) / 2
     torch.testing.assert_close(grads, x.grad, rtol=0, atol=1e-12)
+
+
+def test_minus_inf_logits_without_weight():
+    # callers may pass pre-masked logits (-inf) where the weight is 0:
+    # the loss must stay finite and equal the loop over the other columns
+    logits, weight, valid = _random_case(5)
+    logits = logits.clone()
+    inf_cells = (weight == 0) & (torch.rand(7, 11) < 0.3)
+    logits[inf_cells] = float('-inf')
+    x = logits.clone().requires_grad_(True)
+    loss, has_pos = multi_positive_nce(x, weight, valid)
+    ref, ref_has = ref_multi_positive_nce(logits, weight,
+                                          valid & ~inf_cells)
+    assert torch.equal(has_pos, ref_has)
+    torch.testing.assert_close(loss[ref_has], ref[ref_has], rtol=0,
+                               atol=1e-6)
+    assert torch.isfinite(loss).all()
+    loss.sum().backward()
+    assert torch.isfinite(x.grad).all()
