@@ -234,3 +234,37 @@ def test_errors():
         MODELS.build(_cfg('HybridSC', head=None))
     with pytest.raises(ValueError, match='feature_loss'):
         MODELS.build(_cfg('HybridSC', feature_loss='mse'))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('method', ['hybrid-sc', 'hybrid-psc'])
+def test_digits_config_trains_end_to_end(repo_root, tmp_path, method):
+    """One epoch of the DigitsLT config (shrunk backbone) through the
+    Runner: two-stream data, curriculum hook, LongTailAccuracy."""
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(
+        osp.join(repo_root, 'configs', 'hybrid',
+                 f'{method}_resnet32_1xb32-coslr-40e_digits-lt-if50.py'))
+    cfg.work_dir = str(tmp_path)
+    cfg.model.backbone = dict(type='ResNet32CIFAR', depth=20, base_channels=4)
+    cfg.model.projector.in_channels = 16
+    cfg.model.projector.hid_channels = 16
+    cfg.model.head.in_channels = 16
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=2, val_interval=2)
+    cfg.param_scheduler = []
+    cfg.default_hooks.logger.interval = 1
+    cfg.log_level = 'WARNING'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    model = runner.model
+    # parabolic alpha of the 2nd (last) epoch: 1 - (1/2)^2
+    assert model.alpha == pytest.approx(0.75)
+    hub = runner.message_hub
+    assert hub.get_scalar('train/alpha').current() == pytest.approx(0.75)
+    for key in ('train/loss_con', 'train/loss_cls', 'train/loss'):
+        assert torch.isfinite(torch.tensor(hub.get_scalar(key).current()))
+    metrics = runner.val()
+    for key in ('accuracy/top1', 'accuracy/many', 'accuracy/medium',
+                'accuracy/few'):
+        assert key in metrics
+    assert osp.exists(osp.join(str(tmp_path), 'epoch_2.pth'))
