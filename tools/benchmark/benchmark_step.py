@@ -46,22 +46,28 @@ METHODS = ('ce', 'paco', 'rescom')
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--methods', nargs='+', default=list(METHODS),
-                   choices=METHODS)
-    p.add_argument('--depth', type=int, default=50,
-                   help='mmpretrain ResNet depth')
+    p.add_argument(
+        '--methods', nargs='+', default=list(METHODS), choices=METHODS)
+    p.add_argument(
+        '--depth', type=int, default=50, help='mmpretrain ResNet depth')
     p.add_argument('--img-size', type=int, default=112)
     p.add_argument('--batch', type=int, default=8, help='per-GPU batch')
     p.add_argument('--num-classes', type=int, default=1000)
     p.add_argument('--feat-dim', type=int, default=128)
     p.add_argument('--paco-queue', type=int, default=8192)
-    p.add_argument('--rescom-q', type=int, default=8,
-                   help='ResCom keys per class')
-    p.add_argument('--rescom-num-neg', type=int, default=None,
-                   help='Q_n; default 0.4 (K - 1) Q')
+    p.add_argument(
+        '--rescom-q', type=int, default=8, help='ResCom keys per class')
+    p.add_argument(
+        '--rescom-num-neg',
+        type=int,
+        default=None,
+        help='Q_n; default 0.4 (K - 1) Q')
     p.add_argument('--repeat', type=int, default=3)
-    p.add_argument('--threads', type=int, default=None,
-                   help='torch threads (default: OMP_NUM_THREADS or 1)')
+    p.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch threads (default: OMP_NUM_THREADS or 1)')
     return p.parse_args(argv)
 
 
@@ -72,27 +78,50 @@ def _lt_counts(num_classes):
 
 def _model_cfg(method, args):
     d = 512 if args.depth < 50 else 2048
-    backbone = dict(type='ResNet', depth=args.depth, num_stages=4,
-                    out_indices=(3, ), style='pytorch')
-    head = dict(type='LinearClsHead', num_classes=args.num_classes,
-                in_channels=d)
+    backbone = dict(
+        type='ResNet',
+        depth=args.depth,
+        num_stages=4,
+        out_indices=(3, ),
+        style='pytorch')
+    head = dict(
+        type='LinearClsHead', num_classes=args.num_classes, in_channels=d)
     if method == 'ce':
-        return dict(type='ImageClassifier', backbone=backbone,
-                    neck=dict(type='GlobalAveragePooling'), head=head)
-    projector = dict(type='ProjectionMLP', in_channels=d, hid_channels=d,
-                     out_channels=args.feat_dim,
-                     norm_cfg=dict(type='BN1d'))
+        return dict(
+            type='ImageClassifier',
+            backbone=backbone,
+            neck=dict(type='GlobalAveragePooling'),
+            head=head)
+    projector = dict(
+        type='ProjectionMLP',
+        in_channels=d,
+        hid_channels=d,
+        out_channels=args.feat_dim,
+        norm_cfg=dict(type='BN1d'))
     if method == 'paco':
-        return dict(type='PaCo', backbone=backbone, projector=projector,
-                    head=head, queue_len=args.paco_queue,
-                    feat_dim=args.feat_dim, queue_init='random',
-                    loss=dict(type='PaCoLoss', alpha=0.05, temperature=0.2))
+        return dict(
+            type='PaCo',
+            backbone=backbone,
+            projector=projector,
+            head=head,
+            queue_len=args.paco_queue,
+            feat_dim=args.feat_dim,
+            queue_init='random',
+            loss=dict(type='PaCoLoss', alpha=0.05, temperature=0.2))
     q = args.rescom_q
     num_neg = args.rescom_num_neg or int(0.4 * (args.num_classes - 1) * q)
-    return dict(type='ResCom', backbone=backbone, projector=projector,
-                head=head, queue_size_per_cls=q, feat_dim=args.feat_dim,
-                loss=dict(type='ResComLoss', num_pos=1, num_neg=num_neg,
-                          effective_num_beta=0.99))
+    return dict(
+        type='ResCom',
+        backbone=backbone,
+        projector=projector,
+        head=head,
+        queue_size_per_cls=q,
+        feat_dim=args.feat_dim,
+        loss=dict(
+            type='ResComLoss',
+            num_pos=1,
+            num_neg=num_neg,
+            effective_num_beta=0.99))
 
 
 def _status_kb(key):
@@ -126,13 +155,16 @@ def _worker(method, args, out):
     for m in model.modules():
         if callable(getattr(m, 'set_class_counts', None)):
             m.set_class_counts(counts)
-    opt = torch.optim.SGD(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=0.01, momentum=0.9, weight_decay=1e-4)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad],
+                          lr=0.01,
+                          momentum=0.9,
+                          weight_decay=1e-4)
     g = torch.Generator().manual_seed(1)
     b, s = args.batch, args.img_size
     labels = torch.multinomial(
-        torch.tensor(counts, dtype=torch.float), b, replacement=True,
+        torch.tensor(counts, dtype=torch.float),
+        b,
+        replacement=True,
         generator=g)
     samples = [DataSample().set_gt_label(int(y)) for y in labels]
     views = [torch.randn(b, 3, s, s, generator=g) for _ in range(2)]
@@ -159,8 +191,8 @@ def _worker(method, args, out):
         def loss_queue():
             qk = model.queue.keys.clone().detach()
             ql = model.queue.class_labels.clone()
-            loss = model.loss_module(logits, q, labels, k, labels, qk, ql,
-                                     num_samples=b)
+            loss = model.loss_module(
+                logits, q, labels, k, labels, qk, ql, num_samples=b)
             loss.backward()
             model.queue.enqueue(k, labels)
 
@@ -231,10 +263,8 @@ def main(argv=None):
     print('|' + '---|' * len(header))
     for m in methods:
         r = results[m]
-        key = f"{r['key_ms']:.1f} ({100 * r['key_ms'] / r['step_ms']:.1f}%)" \
-            if 'key_ms' in r else '-'
-        los = f"{r['loss_ms']:.1f} ({100 * r['loss_ms'] / r['step_ms']:.1f}%)" \
-            if 'loss_ms' in r else '-'
+        key, los = (f"{r[k]:.1f} ({100 * r[k] / r['step_ms']:.1f}%)"
+                    if k in r else '-' for k in ('key_ms', 'loss_ms'))
         print(f"| {m} | {r['step_ms']:.1f} | {r['step_ms'] / ce:.2f} | {key} "
               f"| {los} | {r['peak_mb']:.0f} | {r['step_mb']:.0f} |")
     return results

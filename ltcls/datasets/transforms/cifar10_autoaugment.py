@@ -34,8 +34,10 @@ from mmpretrain.datasets.transforms import AutoAugment
 
 from ltcls.registry import TRANSFORMS
 
-__all__ = ['CIFAR10AutoAugment', 'CIFAR10_POLICY_TABLE',
-           'cifar10_autoaugment_policies']
+__all__ = [
+    'CIFAR10AutoAugment', 'CIFAR10_POLICY_TABLE',
+    'cifar10_autoaugment_policies'
+]
 
 #: (p1, op1, magnitude index 1, p2, op2, magnitude index 2), the 25
 #: sub-policies of ``CIFAR10Policy`` (AutoAugment paper, CIFAR-10).
@@ -89,28 +91,44 @@ def _op(name: str, prob: float, index: int) -> dict:
     mag = float(_RANGES[name][index]) if name in _RANGES else None
     prob = float(prob)
     if name in ('shearX', 'shearY'):
-        return dict(type='Shear', magnitude=mag, prob=prob,
-                    direction='horizontal' if name == 'shearX' else
-                    'vertical', interpolation='bicubic')
+        return dict(
+            type='Shear',
+            magnitude=mag,
+            prob=prob,
+            direction='horizontal' if name == 'shearX' else 'vertical',
+            interpolation='bicubic')
     if name in ('translateX', 'translateY'):
-        return dict(type='Translate', magnitude=mag, prob=prob,
-                    direction='horizontal' if name == 'translateX' else
-                    'vertical', interpolation='nearest')
+        return dict(
+            type='Translate',
+            magnitude=mag,
+            prob=prob,
+            direction='horizontal' if name == 'translateX' else 'vertical',
+            interpolation='nearest')
     if name == 'rotate':
         # PIL rotates counter-clockwise, mmcv clockwise; no random sign
-        return dict(type='Rotate', angle=-mag, prob=prob,
-                    random_negative_prob=0.0, interpolation='nearest')
-    enhance = dict(color='ColorTransform', contrast='Contrast',
-                   sharpness='Sharpness', brightness='Brightness')
+        return dict(
+            type='Rotate',
+            angle=-mag,
+            prob=prob,
+            random_negative_prob=0.0,
+            interpolation='nearest')
+    enhance = dict(
+        color='ColorTransform',
+        contrast='Contrast',
+        sharpness='Sharpness',
+        brightness='Brightness')
     if name in enhance:
-        return dict(type=enhance[name], magnitude=mag, prob=prob,
-                    random_negative_prob=0.5)
+        return dict(
+            type=enhance[name],
+            magnitude=mag,
+            prob=prob,
+            random_negative_prob=0.5)
     if name == 'posterize':
         return dict(type='Posterize', bits=int(mag), prob=prob)
     if name == 'solarize':
         return dict(type='Solarize', thr=mag, prob=prob)
-    simple = dict(autocontrast='AutoContrast', equalize='Equalize',
-                  invert='Invert')
+    simple = dict(
+        autocontrast='AutoContrast', equalize='Equalize', invert='Invert')
     if name in simple:
         return dict(type=simple[name], prob=prob)
     raise ValueError(f'unknown CIFAR-10 AutoAugment op {name!r}')

@@ -63,12 +63,15 @@ TIMM_RANDAUG_POLICIES = {
         dict(type='Sharpness', **_ENHANCE),
         dict(type='Shear', magnitude_range=(0, 0.3), direction='horizontal'),
         dict(type='Shear', magnitude_range=(0, 0.3), direction='vertical'),
-        dict(type='Translate', magnitude_range=(0, 0.45),
-             direction='horizontal'),
-        dict(type='Translate', magnitude_range=(0, 0.45),
-             direction='vertical'),
+        dict(
+            type='Translate',
+            magnitude_range=(0, 0.45),
+            direction='horizontal'),
+        dict(
+            type='Translate', magnitude_range=(0, 0.45), direction='vertical'),
     ],
-    'timm_increasing': RANDAUG_POLICIES['timm_increasing'],
+    'timm_increasing':
+    RANDAUG_POLICIES['timm_increasing'],
 }
 
 
@@ -100,8 +103,8 @@ class TimmPosterize(BaseAugTransform):
         if bits >= 8:
             return results
         img = results['img']
-        results['img'] = mmcv.posterize(img, bits=max(bits, 0)).astype(
-            img.dtype)
+        results['img'] = mmcv.posterize(
+            img, bits=max(bits, 0)).astype(img.dtype)
         return results
 
     def __repr__(self) -> str:

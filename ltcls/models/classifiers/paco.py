@@ -176,8 +176,7 @@ class PaCo(ContrastiveClassifier):
         (d, L) habit applied to an (L, d) buffer) and random labels."""
         length, dim = self.queue.keys.shape
         self.queue.keys.copy_(F.normalize(torch.randn(length, dim), dim=0))
-        self.queue.labels.copy_(
-            torch.randint(0, self.num_classes, (length, )))
+        self.queue.labels.copy_(torch.randint(0, self.num_classes, (length, )))
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:

@@ -89,8 +89,8 @@ class ResCom(ContrastiveClassifier):
         self.num_classes = num_classes
         self.loss_module = MODELS.build(loss) if isinstance(loss,
                                                             dict) else loss
-        self.queue = ClassBalancedQueue(num_classes, queue_size_per_cls,
-                                        feat_dim, init=queue_init)
+        self.queue = ClassBalancedQueue(
+            num_classes, queue_size_per_cls, feat_dim, init=queue_init)
         q = self.queue.size_per_class
         num_pos = getattr(self.loss_module, 'num_pos', None)
         num_neg = getattr(self.loss_module, 'num_neg', None)

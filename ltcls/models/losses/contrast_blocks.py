@@ -26,8 +26,8 @@ from typing import Optional, Tuple
 
 import torch
 
-from ltcls.models.utils.gather import (all_gather_with_grad,
-                                       concat_all_gather, rank_offset)
+from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
+                                       rank_offset)
 
 __all__ = ['in_batch_block', 'memory_block', 'compute_dtype_of']
 
@@ -101,8 +101,9 @@ def in_batch_block(anchors: torch.Tensor,
         self_col = rank_offset(n_a, device) + torch.arange(n_a, device=device)
         if keys is not None:
             keys = keys.to(dtype)
-            bank.append(all_gather_with_grad(keys) if keys.requires_grad
-                        else concat_all_gather(keys))
+            gather_keys = all_gather_with_grad if keys.requires_grad \
+                else concat_all_gather
+            bank.append(gather_keys(keys))
             labels.append(concat_all_gather(key_labels))
     else:
         bank = [anchors]

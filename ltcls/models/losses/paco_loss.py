@@ -150,11 +150,14 @@ def paco_loss_per_anchor(
         onehot = onehot * (1 - s) + (1 - onehot) * (s / max(n_cls - 1, 1))
     w_c = center_weight * onehot
 
-    blocks = [in_batch_block(anchors, labels, temperature, keys, key_labels,
-                             gather_bank, group_size, num_samples)]
+    blocks = [
+        in_batch_block(anchors, labels, temperature, keys, key_labels,
+                       gather_bank, group_size, num_samples)
+    ]
     if queue_keys is not None:
-        blocks.append(memory_block(anchors, labels, queue_keys, queue_labels,
-                                   temperature))
+        blocks.append(
+            memory_block(anchors, labels, queue_keys, queue_labels,
+                         temperature))
     v = torch.cat([b[0] for b in blocks], dim=1)
     pos = torch.cat([b[1] for b in blocks], dim=1)
     valid = torch.cat([b[2] for b in blocks], dim=1)
@@ -170,7 +173,8 @@ def paco_loss_per_anchor(
     if log_gamma != 0.0:
         w_sum = pos_weight.sum(1)
         loss = loss + torch.where(
-            has_pos, log_gamma * w_s.sum(1) / w_sum.clamp_min(1e-12),
+            has_pos,
+            log_gamma * w_s.sum(1) / w_sum.clamp_min(1e-12),
             torch.zeros_like(loss)).to(loss.dtype)
     return loss, has_pos
 

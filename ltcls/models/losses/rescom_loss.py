@@ -50,14 +50,16 @@ from .class_prior import ClassCountsMixin, CountsType
 from .contrast_blocks import compute_dtype_of, in_batch_block
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
 
-__all__ = ['rescom_contrastive_per_anchor', 'rescom_contrastive_loss',
-           'ResComLoss', 'RESCOM_VARIANTS']
+__all__ = [
+    'rescom_contrastive_per_anchor', 'rescom_contrastive_loss', 'ResComLoss',
+    'RESCOM_VARIANTS'
+]
 
 RESCOM_VARIANTS = {
-    'code': dict(anchor_views='both', in_batch_contrast=True,
-                 weight_norm='mean'),
-    'paper': dict(anchor_views='first', in_batch_contrast=False,
-                  weight_norm='none'),
+    'code':
+    dict(anchor_views='both', in_batch_contrast=True, weight_norm='mean'),
+    'paper':
+    dict(anchor_views='first', in_batch_contrast=False, weight_norm='none'),
 }
 ANCHOR_VIEWS = ('both', 'first')
 
@@ -121,9 +123,10 @@ def rescom_contrastive_per_anchor(
     pos = [pos_valid, torch.zeros_like(neg_valid)]
     valid = [pos_valid, neg_valid]
     if in_batch:
-        b_logits, b_pos, b_valid = in_batch_block(
-            z, labels, temperature, in_batch_keys, in_batch_key_labels,
-            gather, group_size, num_samples)
+        b_logits, b_pos, b_valid = in_batch_block(z, labels, temperature,
+                                                  in_batch_keys,
+                                                  in_batch_key_labels, gather,
+                                                  group_size, num_samples)
         logits.insert(0, b_logits)
         pos.insert(0, b_pos)
         valid.insert(0, b_valid)
@@ -144,9 +147,8 @@ def rescom_contrastive_loss(anchors: torch.Tensor,
     Returns:
         Tensor: scalar.
     """
-    loss, has_pos = rescom_contrastive_per_anchor(anchors, labels,
-                                                  queue_keys, queue_labels,
-                                                  **kwargs)
+    loss, has_pos = rescom_contrastive_per_anchor(anchors, labels, queue_keys,
+                                                  queue_labels, **kwargs)
     weight = None
     if class_weight is not None:
         weight = class_weight.to(device=loss.device, dtype=loss.dtype)[labels]
@@ -252,7 +254,8 @@ class ResComLoss(ClassCountsMixin, nn.Module):
         self.cls_loss = MODELS.build(cls_loss) if isinstance(
             cls_loss, dict) else cls_loss
         self.register_buffer(
-            'class_weight', torch.zeros(0, dtype=torch.float64),
+            'class_weight',
+            torch.zeros(0, dtype=torch.float64),
             persistent=False)
         self._init_class_counts(class_counts, num_classes)
 
@@ -263,9 +266,7 @@ class ResComLoss(ClassCountsMixin, nn.Module):
         if callable(getattr(self.cls_loss, 'set_class_counts', None)):
             self.cls_loss.set_class_counts(self.class_counts)
 
-    def contrastive(self,
-                    embeddings: torch.Tensor,
-                    labels: torch.Tensor,
+    def contrastive(self, embeddings: torch.Tensor, labels: torch.Tensor,
                     queue_keys: torch.Tensor,
                     queue_labels: torch.Tensor) -> torch.Tensor:
         """Unscaled L_con (without lambda). Shapes as :meth:`forward`."""

@@ -42,9 +42,9 @@ EMPTY = -1
 INITS = ('random', 'empty')
 
 
-def class_balanced_write(labels: torch.Tensor, ptr: torch.Tensor,
-                         size_per_class: int
-                         ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def class_balanced_write(
+        labels: torch.Tensor, ptr: torch.Tensor, size_per_class: int
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Slots written by a batch under per-class FIFO semantics.
 
     Args:
@@ -99,8 +99,7 @@ class ClassBalancedQueue(nn.Module):
                  gather: bool = True):
         super().__init__()
         for name, value in (('num_classes', num_classes),
-                            ('size_per_class', size_per_class),
-                            ('dim', dim)):
+                            ('size_per_class', size_per_class), ('dim', dim)):
             if isinstance(value, bool) or int(value) != value or value < 1:
                 raise ValueError(f'ClassBalancedQueue: {name} must be a '
                                  f'positive int, got {value!r}')
@@ -120,8 +119,8 @@ class ClassBalancedQueue(nn.Module):
             keys = torch.zeros(length, self.dim)
             filled = torch.zeros(length, dtype=torch.bool)
         self.register_buffer('keys', keys)
-        self.register_buffer('ptr', torch.zeros(self.num_classes,
-                                                dtype=torch.long))
+        self.register_buffer('ptr',
+                             torch.zeros(self.num_classes, dtype=torch.long))
         self.register_buffer('filled', filled)
         self.register_buffer(
             'slot_labels',
@@ -189,13 +188,10 @@ class ClassBalancedQueue(nn.Module):
                 f'{self.size_per_class}, dim={self.dim}, init={self.init!r}')
 
 
-def mine_hard_pairs(similarity: torch.Tensor,
-                    anchor_labels: torch.Tensor,
-                    key_labels: torch.Tensor,
-                    num_pos: int,
-                    num_neg: int
-                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                               torch.Tensor]:
+def mine_hard_pairs(
+    similarity: torch.Tensor, anchor_labels: torch.Tensor,
+    key_labels: torch.Tensor, num_pos: int, num_neg: int
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Supervised hard positive / negative mining (ResCom SPM, Eq. 5).
 
     Args:

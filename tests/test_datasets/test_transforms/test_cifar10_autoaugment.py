@@ -17,34 +17,47 @@ FILL = (128, 128, 128)
 def pil_reference(name, m, img):
     """The reference ops (PIL, RGB), with the random sign fixed to +."""
     if name == 'shearX':
-        return img.transform(img.size, Image.AFFINE, (1, m, 0, 0, 1, 0),
-                             Image.BICUBIC, fillcolor=FILL)
+        return img.transform(
+            img.size,
+            Image.AFFINE, (1, m, 0, 0, 1, 0),
+            Image.BICUBIC,
+            fillcolor=FILL)
     if name == 'shearY':
-        return img.transform(img.size, Image.AFFINE, (1, 0, 0, m, 1, 0),
-                             Image.BICUBIC, fillcolor=FILL)
+        return img.transform(
+            img.size,
+            Image.AFFINE, (1, 0, 0, m, 1, 0),
+            Image.BICUBIC,
+            fillcolor=FILL)
     if name == 'translateX':
-        return img.transform(img.size, Image.AFFINE,
-                             (1, 0, m * img.size[0], 0, 1, 0),
-                             fillcolor=FILL)
+        return img.transform(
+            img.size,
+            Image.AFFINE, (1, 0, m * img.size[0], 0, 1, 0),
+            fillcolor=FILL)
     if name == 'translateY':
-        return img.transform(img.size, Image.AFFINE,
-                             (1, 0, 0, 0, 1, m * img.size[1]),
-                             fillcolor=FILL)
+        return img.transform(
+            img.size,
+            Image.AFFINE, (1, 0, 0, 0, 1, m * img.size[1]),
+            fillcolor=FILL)
     if name == 'rotate':
         rot = img.convert('RGBA').rotate(m)
         return Image.composite(rot, Image.new('RGBA', rot.size, (128, ) * 4),
                                rot).convert(img.mode)
-    enhance = dict(color=ImageEnhance.Color, contrast=ImageEnhance.Contrast,
-                   sharpness=ImageEnhance.Sharpness,
-                   brightness=ImageEnhance.Brightness)
+    enhance = dict(
+        color=ImageEnhance.Color,
+        contrast=ImageEnhance.Contrast,
+        sharpness=ImageEnhance.Sharpness,
+        brightness=ImageEnhance.Brightness)
     if name in enhance:
         return enhance[name](img).enhance(1 + m)
     if name == 'posterize':
         return ImageOps.posterize(img, int(m))
     if name == 'solarize':
         return ImageOps.solarize(img, m)
-    return dict(autocontrast=ImageOps.autocontrast,
-                equalize=ImageOps.equalize, invert=ImageOps.invert)[name](img)
+    return dict(
+        autocontrast=ImageOps.autocontrast,
+        equalize=ImageOps.equalize,
+        invert=ImageOps.invert)[name](
+            img)
 
 
 def _image():
@@ -53,7 +66,8 @@ def _image():
     return cv2.resize(small, (32, 32), interpolation=cv2.INTER_CUBIC)
 
 
-USED = sorted({(o, m) for p1, o1, m1, p2, o2, m2 in CIFAR10_POLICY_TABLE
+USED = sorted({(o, m)
+               for p1, o1, m1, p2, o2, m2 in CIFAR10_POLICY_TABLE
                for o, m in ((o1, m1), (o2, m2))})
 
 
@@ -72,8 +86,8 @@ def test_each_op_matches_pil_reference(name, index):
     sign = -1 if name in GEOMETRIC[:4] else 1
     ref = np.asarray(pil_reference(name, sign * m, Image.fromarray(img)))
     diff = np.abs(ours.astype(int) - ref.astype(int))
-    if name in ('posterize', 'solarize', 'autocontrast', 'equalize',
-                'invert', 'brightness', 'translateX', 'translateY'):
+    if name in ('posterize', 'solarize', 'autocontrast', 'equalize', 'invert',
+                'brightness', 'translateX', 'translateY'):
         assert diff.max() == 0
     elif name in ('color', 'contrast', 'sharpness'):
         assert diff.mean() < 0.5  # PIL vs OpenCV grey conversion / rounding

@@ -26,14 +26,13 @@ SIGNED = ('Rotate', 'Shear', 'Translate')
 
 @pytest.mark.parametrize('level', [0.0, 3.3, 7.0, 9.6, 10.0])
 def test_level_maps_match_timm(level):
-    ra = TRANSFORMS.build(dict(type='TimmRandAugment', magnitude_level=level,
-                               magnitude_std=0))
+    ra = TRANSFORMS.build(
+        dict(type='TimmRandAugment', magnitude_level=level, magnitude_std=0))
     names = [type(t).__name__ for t in ra.transforms]
     assert names == [
         'AutoContrast', 'Equalize', 'Invert', 'Rotate', 'TimmPosterize',
-        'Solarize', 'SolarizeAdd', 'ColorTransform', 'Contrast',
-        'Brightness', 'Sharpness', 'Shear', 'Shear', 'Translate',
-        'Translate'
+        'Solarize', 'SolarizeAdd', 'ColorTransform', 'Contrast', 'Brightness',
+        'Sharpness', 'Shear', 'Shear', 'Translate', 'Translate'
     ]
     for t in ra.transforms:
         name = type(t).__name__
@@ -43,8 +42,7 @@ def test_level_maps_match_timm(level):
         mag = t.random_magnitude()
         if name == 'TimmPosterize':
             mag = int(np.floor(mag))
-        elif name in ('ColorTransform', 'Contrast', 'Brightness',
-                      'Sharpness'):
+        elif name in ('ColorTransform', 'Contrast', 'Brightness', 'Sharpness'):
             mag = 1 + mag  # mmcv factor
             assert t.random_negative_prob == 0  # timm: no random sign
         assert mag == pytest.approx(TIMM_DEFAULT[name](level), abs=1e-9)
@@ -54,15 +52,19 @@ def test_level_maps_match_timm(level):
 
 def test_posterize_floor_and_enhance_behaviour():
     img = np.full((4, 4, 3), 200, np.uint8)
-    post = TRANSFORMS.build(dict(type='TimmPosterize', prob=1.0,
-                                 magnitude_range=(0, 4), magnitude_level=9.9,
-                                 magnitude_std=0))
+    post = TRANSFORMS.build(
+        dict(
+            type='TimmPosterize',
+            prob=1.0,
+            magnitude_range=(0, 4),
+            magnitude_level=9.9,
+            magnitude_std=0))
     # 9.9 -> 3.96 -> 3 bits (mmpretrain's Posterize would round up to 4)
     assert post(dict(img=img.copy()))['img'][0, 0, 0] == 200 & 0b11100000
     ident = TRANSFORMS.build(dict(type='TimmPosterize', prob=1.0, bits=8))
     assert np.array_equal(ident(dict(img=img.copy()))['img'], img)
-    ra = TRANSFORMS.build(dict(type='TimmRandAugment', magnitude_level=10,
-                               magnitude_std=0))
+    ra = TRANSFORMS.build(
+        dict(type='TimmRandAugment', magnitude_level=10, magnitude_std=0))
     bright = ra.transforms[9]
     bright.prob = 1.0
     dark = np.full((4, 4, 3), 100, np.uint8)
@@ -72,15 +74,15 @@ def test_posterize_floor_and_enhance_behaviour():
 
 
 def test_presets_and_errors():
-    inc = TRANSFORMS.build(dict(type='TimmRandAugment',
-                                policies='timm_increasing'))
+    inc = TRANSFORMS.build(
+        dict(type='TimmRandAugment', policies='timm_increasing'))
     assert type(inc.transforms[4]).__name__ == 'Posterize'
     with pytest.raises(ValueError, match='policies'):
         TRANSFORMS.build(dict(type='TimmRandAugment', policies='imagenet'))
-    ra = TRANSFORMS.build(dict(type='TimmRandAugment',
-                               hparams=dict(pad_val=[104, 116, 124])))
-    img = np.random.RandomState(0).randint(0, 256, (16, 16, 3)).astype(
-        np.uint8)
+    ra = TRANSFORMS.build(
+        dict(type='TimmRandAugment', hparams=dict(pad_val=[104, 116, 124])))
+    img = np.random.RandomState(0).randint(0, 256,
+                                           (16, 16, 3)).astype(np.uint8)
     np.random.seed(0)
     for _ in range(20):
         out = ra(dict(img=img.copy()))['img']

@@ -18,13 +18,16 @@ def _cfg(**kwargs):
     cfg = dict(
         type='PaCo',
         backbone=dict(type='ResNet32CIFAR', depth=20),
-        projector=dict(type='ProjectionMLP', in_channels=64,
-                       out_channels=16, norm_cfg=dict(type='BN1d')),
+        projector=dict(
+            type='ProjectionMLP',
+            in_channels=64,
+            out_channels=16,
+            norm_cfg=dict(type='BN1d')),
         head=dict(type='LinearClsHead', num_classes=4, in_channels=64),
         queue_len=24,
         feat_dim=16,
-        loss=dict(type='PaCoLoss', alpha=0.1, temperature=0.2,
-                  class_counts=COUNTS),
+        loss=dict(
+            type='PaCoLoss', alpha=0.1, temperature=0.2, class_counts=COUNTS),
         data_preprocessor=dict(num_classes=4))
     cfg.update(kwargs)
     return cfg
@@ -60,11 +63,19 @@ def test_step_matches_manual_computation():
     ref.encoder_k.update_parameters(ref.online_encoder)
     k = F.normalize(ref.encoder_k(views[1])[0], dim=1)
     prior = torch.tensor(COUNTS, dtype=torch.float64)
-    expected = paco_loss(logits, q, labels, k, labels, old_keys, old_labels,
-                         alpha=0.1, temperature=0.2,
-                         log_prior=(prior / prior.sum()).log().float())
-    torch.testing.assert_close(out['loss_paco'], expected, atol=1e-6,
-                               rtol=1e-6)
+    expected = paco_loss(
+        logits,
+        q,
+        labels,
+        k,
+        labels,
+        old_keys,
+        old_labels,
+        alpha=0.1,
+        temperature=0.2,
+        log_prior=(prior / prior.sum()).log().float())
+    torch.testing.assert_close(
+        out['loss_paco'], expected, atol=1e-6, rtol=1e-6)
     # the keys of this batch were enqueued after the loss
     torch.testing.assert_close(model.queue.keys[:6], k, atol=1e-6, rtol=0)
     assert torch.equal(model.queue.labels[:6], labels)
@@ -92,9 +103,14 @@ def test_gradients_reach_centers_backbone_but_not_keys():
 
 
 def test_gpaco_variant_both_views_no_momentum():
-    model = _build(momentum=None, anchor_views='both',
-                   loss=dict(type='PaCoLoss', alpha=0.05,
-                             label_smoothing=0.1, class_counts=COUNTS))
+    model = _build(
+        momentum=None,
+        anchor_views='both',
+        loss=dict(
+            type='PaCoLoss',
+            alpha=0.05,
+            label_smoothing=0.1,
+            class_counts=COUNTS))
     assert model.encoder_k is None
     views, labels, samples = _batch()
     ref = copy.deepcopy(model)
@@ -104,11 +120,16 @@ def test_gpaco_variant_both_views_no_momentum():
     z2 = F.normalize(ref.projector(f2)[0], dim=1)
     logits = torch.cat([ref.head.fc(f1[-1]), ref.head.fc(f2[-1])])
     prior = torch.tensor(COUNTS, dtype=torch.float64)
-    expected = paco_loss(logits, torch.cat([z1, z2]), labels.repeat(2),
-                         queue_keys=torch.zeros(24, 16),
-                         queue_labels=torch.full((24, ), -1), alpha=0.05,
-                         label_smoothing=0.1, num_samples=6,
-                         log_prior=(prior / prior.sum()).log().float())
+    expected = paco_loss(
+        logits,
+        torch.cat([z1, z2]),
+        labels.repeat(2),
+        queue_keys=torch.zeros(24, 16),
+        queue_labels=torch.full((24, ), -1),
+        alpha=0.05,
+        label_smoothing=0.1,
+        num_samples=6,
+        log_prior=(prior / prior.sum()).log().float())
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(model.queue.keys[:6], z2, atol=1e-6, rtol=0)
     out.backward()
@@ -128,11 +149,12 @@ def test_predict_is_image_classifier_predict():
     model = _build().eval()
     views, labels, samples = _batch()
     sd = ContrastiveClassifier.classifier_state_dict(model.state_dict())
-    plain = MODELS.build(dict(
-        type='ImageClassifier',
-        backbone=dict(type='ResNet32CIFAR', depth=20),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=4, in_channels=64)))
+    plain = MODELS.build(
+        dict(
+            type='ImageClassifier',
+            backbone=dict(type='ResNet32CIFAR', depth=20),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=4, in_channels=64)))
     plain.load_state_dict(sd, strict=True)
     plain.eval()
     a = model.predict(views[0])

@@ -32,23 +32,37 @@ def _model(method, group_size=None):
     # GroupNorm and no BN in the projector: per-sample computations, so the
     # only cross-sample coupling is the loss / queue under test.
     common = dict(
-        backbone=dict(type='ResNet32CIFAR', depth=20,
-                      norm_cfg=dict(type='GN', num_groups=4)),
-        projector=dict(type='ProjectionMLP', in_channels=64,
-                       out_channels=8),
+        backbone=dict(
+            type='ResNet32CIFAR',
+            depth=20,
+            norm_cfg=dict(type='GN', num_groups=4)),
+        projector=dict(type='ProjectionMLP', in_channels=64, out_channels=8),
         head=dict(type='LinearClsHead', num_classes=4, in_channels=64),
         feat_dim=8,
         data_preprocessor=dict(num_classes=4))
     if method == 'paco':
-        cfg = dict(type='PaCo', queue_len=12, queue_init='random',
-                   loss=dict(type='PaCoLoss', alpha=0.1, temperature=0.2,
-                             class_counts=COUNTS, group_size=group_size),
-                   **common)
+        cfg = dict(
+            type='PaCo',
+            queue_len=12,
+            queue_init='random',
+            loss=dict(
+                type='PaCoLoss',
+                alpha=0.1,
+                temperature=0.2,
+                class_counts=COUNTS,
+                group_size=group_size),
+            **common)
     else:
-        cfg = dict(type='ResCom', queue_size_per_cls=3,
-                   loss=dict(type='ResComLoss', num_pos=2, num_neg=6,
-                             class_counts=COUNTS, group_size=group_size),
-                   **common)
+        cfg = dict(
+            type='ResCom',
+            queue_size_per_cls=3,
+            loss=dict(
+                type='ResComLoss',
+                num_pos=2,
+                num_neg=6,
+                class_counts=COUNTS,
+                group_size=group_size),
+            **common)
     model = MODELS.build(cfg)
     if method == 'paco':
         model._sync_momentum_encoder()
@@ -57,15 +71,16 @@ def _model(method, group_size=None):
 
 def _data(step):
     g = torch.Generator().manual_seed(100 + step)
-    views = [torch.randn(GLOBAL_BATCH, 3, 8, 8, generator=g,
-                         dtype=torch.float64) for _ in range(2)]
+    views = [
+        torch.randn(GLOBAL_BATCH, 3, 8, 8, generator=g, dtype=torch.float64)
+        for _ in range(2)
+    ]
     labels = torch.randint(0, 4, (GLOBAL_BATCH, ), generator=g)
     return views, labels
 
 
 def _train(method, rank=0, world=1):
-    model = _model(method, group_size=None if world > 1 else
-                   GLOBAL_BATCH // 2)
+    model = _model(method, group_size=None if world > 1 else GLOBAL_BATCH // 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     n = GLOBAL_BATCH // world
     losses, grads = [], None
@@ -87,11 +102,15 @@ def _train(method, rank=0, world=1):
             loss /= world
         losses.append(loss)
         if step == 0:
-            grads = {k: p.grad.clone() for k, p in model.named_parameters()
-                     if p.grad is not None}
+            grads = {
+                k: p.grad.clone()
+                for k, p in model.named_parameters() if p.grad is not None
+            }
         opt.step()
-    return dict(losses=torch.stack(losses), grads=grads,
-                state=dict(model.state_dict()))
+    return dict(
+        losses=torch.stack(losses),
+        grads=grads,
+        state=dict(model.state_dict()))
 
 
 def _dist_worker(rank, world_size):
@@ -105,18 +124,25 @@ def test_two_processes_equal_one_process():
         assert single['grads'], method
         for r in results:
             res = r[method]
-            torch.testing.assert_close(res['losses'], single['losses'],
-                                       atol=1e-10, rtol=0)
+            torch.testing.assert_close(
+                res['losses'], single['losses'], atol=1e-10, rtol=0)
             assert set(res['grads']) == set(single['grads'])
             for k, g in single['grads'].items():
-                torch.testing.assert_close(res['grads'][k], g, atol=1e-10,
-                                           rtol=0, msg=f'{method} grad {k}')
+                torch.testing.assert_close(
+                    res['grads'][k],
+                    g,
+                    atol=1e-10,
+                    rtol=0,
+                    msg=f'{method} grad {k}')
             assert set(res['state']) == set(single['state'])
             for k, v in single['state'].items():
                 if v.is_floating_point():
-                    torch.testing.assert_close(res['state'][k], v,
-                                               atol=1e-10, rtol=0,
-                                               msg=f'{method} {k}')
+                    torch.testing.assert_close(
+                        res['state'][k],
+                        v,
+                        atol=1e-10,
+                        rtol=0,
+                        msg=f'{method} {k}')
                 else:
                     assert torch.equal(res['state'][k], v), (method, k)
         # the queues really were written during the run
@@ -149,7 +175,10 @@ class _Capture(Hook):
         if runner.iter == self.at:
             self.before = copy.deepcopy(runner.model.state_dict())
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         if runner.iter == self.at:  # called before the loop's iter += 1
             self.after = copy.deepcopy(runner.model.state_dict())
@@ -167,8 +196,8 @@ def _cfg(repo_root, method, work_dir, max_epochs):
         dict(type='MultiView', num_views=[1, 1], transforms=[[], []]),
         dict(type='PackInputs'),
     ]
-    cfg.train_cfg = dict(by_epoch=True, max_epochs=max_epochs,
-                         val_interval=100)
+    cfg.train_cfg = dict(
+        by_epoch=True, max_epochs=max_epochs, val_interval=100)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
     cfg.param_scheduler = [

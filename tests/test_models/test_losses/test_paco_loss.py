@@ -11,11 +11,23 @@ from ltcls.registry import MODELS
 from ltcls.testing import run_distributed
 
 
-def reference_paco(center_logits, anchors, labels, keys=None,
-                   key_labels=None, queue=None, queue_labels=None,
-                   alpha=0.05, beta=1.0, gamma=1.0, t=0.2, tc=1.0,
-                   log_prior=None, smoothing=0.0, base_t=None,
-                   group_size=None, num_samples=None):
+def reference_paco(center_logits,
+                   anchors,
+                   labels,
+                   keys=None,
+                   key_labels=None,
+                   queue=None,
+                   queue_labels=None,
+                   alpha=0.05,
+                   beta=1.0,
+                   gamma=1.0,
+                   t=0.2,
+                   tc=1.0,
+                   log_prior=None,
+                   smoothing=0.0,
+                   base_t=None,
+                   group_size=None,
+                   num_samples=None):
     """Scalar loop over anchors and columns (torch scalars so autograd gives
     an independent gradient). Bank = [anchors; keys] (self excluded,
     optional groups) + queue (label -1 skipped). Returns the mean loss."""
@@ -76,8 +88,8 @@ def _inputs(a=6, n_cls=4, d=5, queue_len=10, seed=0, dtype=torch.float64):
     q = F.normalize(torch.randn(a, d, generator=g, dtype=dtype), dim=1)
     k = F.normalize(torch.randn(a, d, generator=g, dtype=dtype), dim=1)
     labels = torch.randint(0, n_cls, (a, ), generator=g)
-    queue = F.normalize(torch.randn(queue_len, d, generator=g, dtype=dtype),
-                        dim=1)
+    queue = F.normalize(
+        torch.randn(queue_len, d, generator=g, dtype=dtype), dim=1)
     queue_labels = torch.randint(0, n_cls, (queue_len, ), generator=g)
     return logits, q, k, labels, queue, queue_labels
 
@@ -98,22 +110,34 @@ def test_matches_reference_loss_and_grads(kwargs, with_prior):
         if with_prior else None
     ref_args = dict(kwargs)
     kw = dict(
-        alpha=ref_args.pop('alpha', 0.05), center_weight=ref_args.pop(
-            'beta', 1.0), denominator_weight=ref_args.pop('gamma', 1.0),
-        temperature=ref_args.pop('t', 0.2), center_temperature=ref_args.pop(
-            'tc', 1.0), label_smoothing=ref_args.pop('smoothing', 0.0),
+        alpha=ref_args.pop('alpha', 0.05),
+        center_weight=ref_args.pop('beta', 1.0),
+        denominator_weight=ref_args.pop('gamma', 1.0),
+        temperature=ref_args.pop('t', 0.2),
+        center_temperature=ref_args.pop('tc', 1.0),
+        label_smoothing=ref_args.pop('smoothing', 0.0),
         base_temperature=ref_args.pop('base_t', None))
     l1, q1 = logits.clone().requires_grad_(), q.clone().requires_grad_()
-    out = paco_loss(l1, q1, labels, k, labels, queue, qlab,
-                    log_prior=prior, **kw)
+    out = paco_loss(
+        l1, q1, labels, k, labels, queue, qlab, log_prior=prior, **kw)
     out.backward()
     l2, q2 = logits.clone().requires_grad_(), q.clone().requires_grad_()
-    ref = reference_paco(l2, q2, labels, k, labels, queue, qlab,
-                         alpha=kw['alpha'], beta=kw['center_weight'],
-                         gamma=kw['denominator_weight'],
-                         t=kw['temperature'], tc=kw['center_temperature'],
-                         log_prior=prior, smoothing=kw['label_smoothing'],
-                         base_t=kw['base_temperature'])
+    ref = reference_paco(
+        l2,
+        q2,
+        labels,
+        k,
+        labels,
+        queue,
+        qlab,
+        alpha=kw['alpha'],
+        beta=kw['center_weight'],
+        gamma=kw['denominator_weight'],
+        t=kw['temperature'],
+        tc=kw['center_temperature'],
+        log_prior=prior,
+        smoothing=kw['label_smoothing'],
+        base_t=kw['base_temperature'])
     ref.backward()
     assert out.dtype == torch.float64
     assert abs(out.item() - ref.item()) < 1e-6
@@ -128,13 +152,28 @@ def test_gpaco_both_views_as_anchors_matches_reference():
     anchors = torch.cat([q, k]).requires_grad_()
     lab2 = labels.repeat(2)
     cl = torch.cat([logits, logits.flip(0)]).requires_grad_()
-    out = paco_loss(cl, anchors, lab2, None, None, queue, qlab,
-                    alpha=0.045, label_smoothing=0.2, num_samples=4)
+    out = paco_loss(
+        cl,
+        anchors,
+        lab2,
+        None,
+        None,
+        queue,
+        qlab,
+        alpha=0.045,
+        label_smoothing=0.2,
+        num_samples=4)
     out.backward()
     a2, c2 = anchors.detach().clone().requires_grad_(), \
         cl.detach().clone().requires_grad_()
-    ref = reference_paco(c2, a2, lab2, queue=queue, queue_labels=qlab,
-                         alpha=0.045, smoothing=0.2)
+    ref = reference_paco(
+        c2,
+        a2,
+        lab2,
+        queue=queue,
+        queue_labels=qlab,
+        alpha=0.045,
+        smoothing=0.2)
     ref.backward()
     assert abs(out.item() - ref.item()) < 1e-6
     torch.testing.assert_close(anchors.grad, a2.grad, atol=1e-6, rtol=0)
@@ -143,10 +182,9 @@ def test_gpaco_both_views_as_anchors_matches_reference():
 
 def test_group_size_emulates_per_gpu_banks():
     logits, q, k, labels, queue, qlab = _inputs(a=6)
-    out = paco_loss(logits, q, labels, k, labels, queue, qlab,
-                    group_size=3)
-    ref = reference_paco(logits, q, labels, k, labels, queue, qlab,
-                         group_size=3, num_samples=6)
+    out = paco_loss(logits, q, labels, k, labels, queue, qlab, group_size=3)
+    ref = reference_paco(
+        logits, q, labels, k, labels, queue, qlab, group_size=3, num_samples=6)
     assert abs(out.item() - ref.item()) < 1e-6
     full = paco_loss(logits, q, labels, k, labels, queue, qlab)
     assert abs(out.item() - full.item()) > 1e-6  # groups do change it
@@ -173,7 +211,9 @@ def test_empty_slots_and_absent_class():
     empty = torch.full_like(qlab, -1)
     torch.testing.assert_close(
         paco_loss(logits, q, labels, k, labels, queue, empty),
-        paco_loss(logits, q, labels, k, labels), atol=1e-12, rtol=0)
+        paco_loss(logits, q, labels, k, labels),
+        atol=1e-12,
+        rtol=0)
 
 
 def test_single_sample_class_has_only_center_and_own_key():
@@ -181,8 +221,8 @@ def test_single_sample_class_has_only_center_and_own_key():
     are its center and its own key view (alpha weight)."""
     logits, q, k, labels, _, _ = _inputs(a=3, n_cls=3)
     labels = torch.tensor([0, 1, 2])
-    loss, has_pos = paco_loss_per_anchor(logits, q, labels, k, labels,
-                                         alpha=0.5)
+    loss, has_pos = paco_loss_per_anchor(
+        logits, q, labels, k, labels, alpha=0.5)
     assert has_pos.all()
     for i in range(3):
         u = logits[i]
@@ -205,10 +245,17 @@ def test_remark2_extra_term_minimiser():
 
 def test_fp16_inputs_no_nan():
     logits, q, k, labels, queue, qlab = _inputs(dtype=torch.float32)
-    ref = paco_loss(logits, q, labels, k, labels, queue, qlab,
-                    temperature=0.05)
-    out = paco_loss(logits.half(), q.half(), labels, k.half(), labels,
-                    queue.half(), qlab, temperature=0.05)
+    ref = paco_loss(
+        logits, q, labels, k, labels, queue, qlab, temperature=0.05)
+    out = paco_loss(
+        logits.half(),
+        q.half(),
+        labels,
+        k.half(),
+        labels,
+        queue.half(),
+        qlab,
+        temperature=0.05)
     assert out.dtype == torch.float32 and torch.isfinite(out)
     assert abs(out.item() - ref.item()) < 2e-2
 
@@ -222,20 +269,30 @@ def test_module_uses_class_counts_for_rebalance():
     mod.set_class_counts(counts)
     out = mod(logits, q, labels, k, labels, queue, qlab)
     prior = torch.tensor(counts, dtype=torch.float64)
-    ref = reference_paco(logits, q, labels, k, labels, queue, qlab,
-                         log_prior=(prior / prior.sum()).log())
+    ref = reference_paco(
+        logits,
+        q,
+        labels,
+        k,
+        labels,
+        queue,
+        qlab,
+        log_prior=(prior / prior.sum()).log())
     assert abs(out.item() - ref.item()) < 1e-6
     plain = PaCoLoss(center_rebalance=False)(logits, q, labels, k, labels,
-                                              queue, qlab)
-    assert abs(plain.item() - reference_paco(
-        logits, q, labels, k, labels, queue, qlab).item()) < 1e-6
+                                             queue, qlab)
+    assert abs(plain.item() - reference_paco(logits, q, labels, k, labels,
+                                             queue, qlab).item()) < 1e-6
     with pytest.raises(ValueError, match='classes'):
         mod(logits[:, :3], q, labels.clamp(max=2), k, labels, queue, qlab)
 
 
 @pytest.mark.parametrize('bad', [
-    dict(temperature=0), dict(alpha=-1), dict(denominator_weight=0),
-    dict(label_smoothing=1.0), dict(alpha=0, center_weight=0),
+    dict(temperature=0),
+    dict(alpha=-1),
+    dict(denominator_weight=0),
+    dict(label_smoothing=1.0),
+    dict(alpha=0, center_weight=0),
     dict(gather_bank=True, group_size=2)
 ])
 def test_bad_args(bad):
@@ -265,9 +322,16 @@ def _dist_loss(rank, world_size):
         cl = logits[sl].clone().requires_grad_()
         qq = q[sl].clone().requires_grad_()
         kw = dict(gather_bank=True) if mode == 'gather' else dict()
-        loss = paco_loss(cl, qq, labels[sl], k[sl], labels[sl], queue, qlab,
-                         log_prior=torch.full((4, ), -math.log(4.0),
-                                              dtype=torch.float64), **kw)
+        loss = paco_loss(
+            cl,
+            qq,
+            labels[sl],
+            k[sl],
+            labels[sl],
+            queue,
+            qlab,
+            log_prior=torch.full((4, ), -math.log(4.0), dtype=torch.float64),
+            **kw)
         loss.backward()
         out[mode] = dict(loss=loss.detach(), g_logits=cl.grad, g_q=qq.grad)
     return out
@@ -281,13 +345,20 @@ def test_two_processes_equal_one():
     for mode in ('gather', 'local'):
         cl, qq = logits.clone().requires_grad_(), q.clone().requires_grad_()
         kw = dict() if mode == 'gather' else dict(group_size=4)
-        loss = paco_loss(cl, qq, labels, k, labels, queue, qlab,
-                         log_prior=torch.full((4, ), -math.log(4.0),
-                                              dtype=torch.float64), **kw)
+        loss = paco_loss(
+            cl,
+            qq,
+            labels,
+            k,
+            labels,
+            queue,
+            qlab,
+            log_prior=torch.full((4, ), -math.log(4.0), dtype=torch.float64),
+            **kw)
         loss.backward()
         res = [r[mode] for r in results]
-        assert abs(sum(r['loss'] for r in res).item() / 2 -
-                   loss.item()) < 1e-10
+        assert abs(sum(r['loss']
+                       for r in res).item() / 2 - loss.item()) < 1e-10
         # rank-local losses are W x their share: divide gradients by W
         g_l = torch.cat([r['g_logits'] for r in res]) / 2
         g_q = torch.cat([r['g_q'] for r in res]) / 2

@@ -52,8 +52,8 @@ def test_enqueue_matches_sequential_loop(init):
         assert queue.ptr.tolist() == ref.ptr
     keys, labels = queue.get()
     expected = torch.arange(k).repeat_interleave(q)
-    expected = torch.where(queue.filled, expected, torch.full_like(expected,
-                                                                    -1))
+    expected = torch.where(queue.filled, expected,
+                           torch.full_like(expected, -1))
     assert torch.equal(labels, expected)
     if init == 'empty':
         assert not queue.filled[4 * q:].any()  # class absent: never filled
@@ -127,10 +127,8 @@ def test_mine_matches_loop_with_ties_and_empty_slots():
                 min(qp, k * q) - n_p)
             assert nv[i].tolist() == [True] * n_n + [False] * (
                 min(qn, k * q) - n_n)
-            assert ps[i, :n_p].tolist() == [float(sim[i, j])
-                                             for j in ref_p[i]]
-            assert ns[i, :n_n].tolist() == [float(sim[i, j])
-                                             for j in ref_n[i]]
+            assert ps[i, :n_p].tolist() == [float(sim[i, j]) for j in ref_p[i]]
+            assert ns[i, :n_n].tolist() == [float(sim[i, j]) for j in ref_n[i]]
         # gradient reaches exactly the chosen (valid) entries
         ((ps * pv).sum() + 2 * (ns * nv).sum()).backward()
         expected = torch.zeros_like(sim)
