@@ -5,3 +5,4 @@ __all__ = ['NumClassesCheckHook']
 from .class_counts_hook import *  # noqa: F401,F403
 from .drw_hook import *  # noqa: F401,F403
 from .det_precise_bn_hook import *  # noqa: F401,F403
+from .subclass_clustering_hook import *  # noqa: F401,F403
