@@ -48,6 +48,11 @@ TWO_VIEW = [
     dict(type='PackInputs'),
 ]
 PLAIN = [dict(type='PackInputs')]
+TWO_SAME_VIEWS = [  # deterministic two-view pipeline
+    dict(type='MultiView', num_views=2,
+         transforms=[[dict(type='RandomFlip', prob=0.0)]]),
+    dict(type='PackInputs'),
+]
 
 
 def _model_cfg(**kwargs):
@@ -62,12 +67,18 @@ def _model_cfg(**kwargs):
     return cfg
 
 
-def _fake_runner(pipeline, epoch=0, optim_wrapper=None):
+def _moco_cfg():
+    return _model_cfg(
+        type='MoCoSBCL', queue_len=12, feat_dim=8, momentum=0.5,
+        warmup_loss=dict(type='KCLLoss', pos_k=2, temperature=0.1))
+
+
+def _fake_runner(pipeline, epoch=0, optim_wrapper=None, model_cfg=None):
     """What the hook uses of a runner: model, train_dataloader, epoch,
     optim_wrapper (the distributed test cannot build a full Runner)."""
     init_default_scope('ltcls')
     torch.manual_seed(0)
-    model = MODELS.build(_model_cfg())
+    model = MODELS.build(model_cfg or _model_cfg())
     model.init_weights()
     loader = Runner.build_dataloader(
         dict(dataset=ToySBCLDataset(pipeline=pipeline), batch_size=4,
@@ -130,6 +141,40 @@ def test_hook_equals_direct_clustering(algo):
     lo = res.offsets[labels]
     assert ((model.subclass_labels >= lo) &
             (model.subclass_labels < lo + res.num_subclasses[labels])).all()
+
+
+def test_moco_sbcl_clusters_momentum_features():
+    """The ImageNet-LT path: clustering on the momentum encoder, then the
+    queue loss runs and enqueues the new subclass ids."""
+    runner = _fake_runner(TWO_SAME_VIEWS, model_cfg=_moco_cfg())
+    model = runner.model
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.5))
+    data = next(iter(runner.train_dataloader))
+    model.train_step(data, optim)  # warm-up step: encoders now differ
+    hook = SubclassClusteringHook(start_epoch=0, interval=1, delta=3,
+                                  temperature_mode='fixed', fixed_tau2=0.12)
+    hook.before_run(runner)
+    feats, labels, idx = hook.extract(runner, model)
+    model.eval()
+    with torch.no_grad():
+        batch = model.data_preprocessor(
+            runner.train_dataloader.collate_fn(
+                [runner.train_dataloader.dataset[int(i)] for i in idx[:4]]),
+            False)
+        z_m = model.extract_cluster_feat(batch['inputs'], 'momentum')
+        z_o = model.extract_cluster_feat(batch['inputs'], 'online')
+    model.train()
+    # the hook embedded with the momentum encoder (the model's default)
+    assert not torch.allclose(z_m, z_o, atol=1e-4)
+    torch.testing.assert_close(feats[:4], z_m, rtol=1e-4, atol=1e-5)
+    hook.before_train_epoch(runner)
+    assert model.is_cluster_ready
+    torch.testing.assert_close(model.class_tau2, torch.full((3, ), 0.12))
+    log = model.train_step(data, optim)
+    assert 'loss_sbcl' in log and torch.isfinite(log['loss'])
+    _, cls, sub = model.queue_state()
+    filled = cls >= 0
+    assert (sub[filled] >= -1).all() and (sub[filled] >= 0).any()
 
 
 def test_optimizer_reset_only_at_start_epoch():
