@@ -12,10 +12,15 @@ together with a baseline measured in the same run: one pass of the plain
 per-class loop over the same features (only the similarity products, no
 k-means), so the figures can be compared across machines.
 
+``--tol 0`` runs every class for ``max_iters`` Lloyd iterations (worst
+case). The clustering is a long chain of small tensor ops: one torch thread
+is the default (as in ``SubclassClusteringHook``); on a busy machine two
+threads were 10x slower than one (OpenMP threads waiting on each other).
+
 Example::
 
-    OMP_NUM_THREADS=2 python tools/benchmark/benchmark_clustering.py \
-        --threads 2 --algos balanced_greedy kmeans
+    python tools/benchmark/benchmark_clustering.py --threads 1
+    python tools/benchmark/benchmark_clustering.py --threads 1 --tol 0
 """
 import argparse
 import time
@@ -39,7 +44,8 @@ def imagenet_lt_like_counts(total: int = IMAGENET_LT_TRAIN) -> np.ndarray:
     many-shot classes after the first."""
 
     def loglin(hi, lo, num):
-        return np.floor(np.exp(np.linspace(np.log(hi), np.log(lo), num)) + 1e-6)
+        grid = np.linspace(np.log(hi), np.log(lo), num)
+        return np.floor(np.exp(grid) + 1e-6)
 
     medium, few = loglin(100, 20, 479), loglin(19, 5, 136)
     t = 1 - np.arange(385) / 384.0
@@ -65,8 +71,8 @@ def synthetic_features(counts, dim, modes=8, noise=0.35, seed=0):
     g = torch.Generator().manual_seed(seed)
     labels = torch.repeat_interleave(
         torch.arange(len(counts)), torch.as_tensor(counts))
-    centres = F.normalize(torch.randn(len(counts), modes, dim, generator=g),
-                          dim=-1)
+    centres = F.normalize(
+        torch.randn(len(counts), modes, dim, generator=g), dim=-1)
     mode = torch.randint(0, modes, (labels.numel(), ), generator=g)
     feats = centres[labels, mode] + noise * torch.randn(
         labels.numel(), dim, generator=g) / dim**0.5 * 4
@@ -87,16 +93,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--dim', type=int, default=128)
     parser.add_argument('--delta', type=int, default=20)
-    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--repeat', type=int, default=1)
-    parser.add_argument('--max-iters', type=int, default=None,
-                        help='default: 50 balanced_greedy, 35 kmeans')
-    parser.add_argument('--algos', nargs='+',
-                        default=['balanced_greedy', 'kmeans'])
+    parser.add_argument(
+        '--max-iters',
+        type=int,
+        default=None,
+        help='default: 50 balanced_greedy, 35 kmeans')
+    parser.add_argument(
+        '--algos', nargs='+', default=['balanced_greedy', 'kmeans'])
     parser.add_argument('--init', default='kmeans++')
-    parser.add_argument('--tol', type=float, default=1e-3,
-                        help='convergence tolerance; 0 runs every class for '
-                        'max_iters iterations (worst case)')
+    parser.add_argument(
+        '--tol',
+        type=float,
+        default=1e-3,
+        help='convergence tolerance; 0 runs every class for '
+        'max_iters iterations (worst case)')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -119,8 +131,14 @@ def main():
         for _ in range(args.repeat):
             t0 = time.perf_counter()
             res = cluster_subclasses(
-                feats, labels, len(counts), args.delta, algo=algo,
-                init=args.init, max_iters=iters, tol=args.tol,
+                feats,
+                labels,
+                len(counts),
+                args.delta,
+                algo=algo,
+                init=args.init,
+                max_iters=iters,
+                tol=args.tol,
                 seed=0)
             best = min(best, time.perf_counter() - t0)
         sizes = res.sizes[res.sizes > 0]

@@ -212,7 +212,8 @@ class SubclassClusteringHook(Hook):
         if first:
             print_log(
                 f'SubclassClusteringHook: epoch {runner.epoch}: warm-up '
-                'over, training with the SBCL loss', logger='current')
+                'over, training with the SBCL loss',
+                logger='current')
 
     # ------------------------------------------------------------------
     def _build_feat_loader(self, runner):
@@ -265,7 +266,8 @@ class SubclassClusteringHook(Hook):
                 labels.append(model.get_gt_labels(samples).to(z.device))
                 idx.append(
                     torch.tensor([int(s.sample_idx) for s in samples],
-                                 dtype=torch.long, device=z.device))
+                                 dtype=torch.long,
+                                 device=z.device))
         finally:
             model.train(was_training)
         device = next(model.parameters()).device
@@ -302,13 +304,23 @@ class SubclassClusteringHook(Hook):
             tau1 = float(self.tau1 if self.tau1 is not None else model.tau1)
             with _torch_threads(self.num_threads):
                 res = cluster_subclasses(
-                    feats, labels, num_classes, self.delta,
-                    algo=self.cluster_algo, init=self.init,
-                    max_iters=self.max_iters, tol=self.tol, seed=self.seed,
+                    feats,
+                    labels,
+                    num_classes,
+                    self.delta,
+                    algo=self.cluster_algo,
+                    init=self.init,
+                    max_iters=self.max_iters,
+                    tol=self.tol,
+                    seed=self.seed,
                     n_min=self.n_min)
                 tau2 = class_temperature(
-                    feats, labels, num_classes, tau1,
-                    mode=self.temperature_mode, alpha=self.alpha,
+                    feats,
+                    labels,
+                    num_classes,
+                    tau1,
+                    mode=self.temperature_mode,
+                    alpha=self.alpha,
                     clip_percentiles=self.clip_percentiles,
                     fixed_tau2=self.fixed_tau2,
                     num_subclasses=res.num_subclasses,
@@ -324,7 +336,7 @@ class SubclassClusteringHook(Hook):
                 f'tau2 min/mean/max {float(tau2.min()):.4f}/'
                 f'{float(tau2.mean()):.4f}/{float(tau2.max()):.4f}, '
                 'Lloyd iterations mean '
-                f'{(it.float().mean() if it.numel() else torch.zeros(())):.1f}')
+                f'{float(it.float().mean()) if it.numel() else 0.0:.1f}')
         sub_by_idx = sub_by_idx.to(device)
         tau2 = tau2.to(device)
         broadcast(sub_by_idx, src=0)
@@ -334,7 +346,8 @@ class SubclassClusteringHook(Hook):
             print_log(
                 f'SubclassClusteringHook: epoch {runner.epoch}: {stats}; '
                 f'embedding {t1 - t0:.1f} s, clustering '
-                f'{time.perf_counter() - t1:.1f} s', logger='current')
+                f'{time.perf_counter() - t1:.1f} s',
+                logger='current')
 
     @staticmethod
     def _reset_optimizer(runner) -> None:
@@ -345,5 +358,7 @@ class SubclassClusteringHook(Hook):
             not hasattr(wrapper, 'optimizer') else [wrapper]
         for w in wrappers:
             w.optimizer.state = defaultdict(dict)
-        print_log('SubclassClusteringHook: optimizer state reset at epoch '
-                  f'{runner.epoch}', logger='current')
+        print_log(
+            'SubclassClusteringHook: optimizer state reset at epoch '
+            f'{runner.epoch}',
+            logger='current')

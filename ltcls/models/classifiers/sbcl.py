@@ -59,9 +59,8 @@ class SubclassStateMixin:
         self.register_buffer(
             'subclass_labels',
             torch.full((int(num_train_samples), ), -1, dtype=torch.long))
-        self.register_buffer('class_tau2',
-                             torch.full((self.num_classes, ),
-                                        float(init_tau2)))
+        self.register_buffer(
+            'class_tau2', torch.full((self.num_classes, ), float(init_tau2)))
         self.register_buffer('cluster_ready', torch.zeros((),
                                                           dtype=torch.bool))
 
@@ -75,7 +74,9 @@ class SubclassStateMixin:
         n = int(num_train_samples)
         if self.subclass_labels.numel() != n:
             self.subclass_labels = torch.full(
-                (n, ), -1, dtype=torch.long,
+                (n, ),
+                -1,
+                dtype=torch.long,
                 device=self.subclass_labels.device)
             self.cluster_ready.fill_(False)
 
@@ -106,7 +107,8 @@ class SubclassStateMixin:
         self.class_tau2.copy_(class_tau2.reshape(-1))
         self.cluster_ready.fill_(True)
 
-    def lookup_subclasses(self, data_samples: Sequence[DataSample],
+    def lookup_subclasses(self,
+                          data_samples: Sequence[DataSample],
                           device=None) -> torch.Tensor:
         """(N,) subclass ids of a batch from the samples' ``sample_idx``."""
         idx = []
@@ -117,8 +119,8 @@ class SubclassStateMixin:
                     'sample\'s subclass by its dataset index, keep '
                     '`sample_idx` in PackInputs meta_keys')
             idx.append(int(sample.sample_idx))
-        idx = torch.tensor(idx, dtype=torch.long,
-                           device=self.subclass_labels.device)
+        idx = torch.tensor(
+            idx, dtype=torch.long, device=self.subclass_labels.device)
         n = self.subclass_labels.numel()
         if idx.numel() and (int(idx.max()) >= n or int(idx.min()) < 0):
             raise ValueError(
@@ -132,9 +134,8 @@ class SubclassStateMixin:
                 'is done; the training set changed since the clustering')
         return sub if device is None else sub.to(device)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
-                              strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
         # a checkpoint from a run on a train set of another size (or a
         # model built with num_train_samples=0): take its length
         key = prefix + 'subclass_labels'
@@ -222,11 +223,12 @@ class SBCL(SubclassStateMixin, ContrastiveClassifier):
                  neck: Optional[dict] = dict(type='GlobalAveragePooling'),
                  head: Optional[dict] = None,
                  sbcl_loss: dict = dict(
-                     type='SBCLLoss', tau1=0.1, base_temperature=0.07,
+                     type='SBCLLoss',
+                     tau1=0.1,
+                     base_temperature=0.07,
                      beta=0.25),
                  warmup_loss: dict = dict(
-                     type='SupConLoss', temperature=0.1,
-                     base_temperature=0.1),
+                     type='SupConLoss', temperature=0.1, base_temperature=0.1),
                  num_views: int = 2,
                  cluster_feat_source: str = 'online',
                  pretrained: Optional[str] = None,
@@ -272,8 +274,8 @@ class SBCL(SubclassStateMixin, ContrastiveClassifier):
         z = z.view(v, n, -1).transpose(0, 1)  # (N, V, d)
         if self.is_cluster_ready:
             sub = self.lookup_subclasses(data_samples, labels.device)
-            losses = dict(loss_sbcl=self.sbcl_loss(z, labels, sub,
-                                                   self.class_tau2))
+            losses = dict(
+                loss_sbcl=self.sbcl_loss(z, labels, sub, self.class_tau2))
         else:
             losses = dict(loss_warmup=self.warmup_loss(z, labels))
         losses['sbcl_ready'] = self.cluster_ready.float().detach()
@@ -323,7 +325,9 @@ class MoCoSBCL(SubclassStateMixin, ContrastiveClassifier):
                  feat_dim: int = 128,
                  momentum: float = 0.001,
                  sbcl_loss: dict = dict(
-                     type='SBCLQueueLoss', tau1=0.07, default_tau2=0.12,
+                     type='SBCLQueueLoss',
+                     tau1=0.07,
+                     default_tau2=0.12,
                      beta=0.2),
                  warmup_loss: dict = dict(
                      type='KCLLoss', pos_k=6, temperature=0.07),
@@ -366,8 +370,7 @@ class MoCoSBCL(SubclassStateMixin, ContrastiveClassifier):
         keys = self.queue.keys.clone().detach()
         labels = self.queue.labels.clone()
         cls = labels[:, 0]
-        sub = torch.where(cls >= 0, labels[:, 1] - 1, torch.full_like(cls,
-                                                                     -1))
+        sub = torch.where(cls >= 0, labels[:, 1] - 1, torch.full_like(cls, -1))
         return keys, cls, sub
 
     def _enqueue(self, keys: torch.Tensor, labels: torch.Tensor,
@@ -407,8 +410,9 @@ class MoCoSBCL(SubclassStateMixin, ContrastiveClassifier):
             losses = dict(loss_sbcl=loss)
         else:
             step = int(self.encoder_k.steps)
-            losses = dict(loss_warmup=self.warmup_loss(
-                q, k, labels, queue_keys, queue_cls, step=step))
+            losses = dict(
+                loss_warmup=self.warmup_loss(
+                    q, k, labels, queue_keys, queue_cls, step=step))
         self._enqueue(k, labels, sub)
         losses['sbcl_ready'] = self.cluster_ready.float().detach()
         if self.with_head:

@@ -42,8 +42,8 @@ import torch
 from torch import nn
 
 from ltcls.registry import MODELS
-from ltcls.models.utils.gather import (all_gather_with_grad,
-                                       concat_all_gather, rank_offset)
+from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
+                                       rank_offset)
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
 
 __all__ = [
@@ -69,8 +69,8 @@ def _anchor_tau2(labels: torch.Tensor, class_tau2: Optional[torch.Tensor],
                  default_tau2: float, dtype) -> torch.Tensor:
     """(N,) class-level temperature of every anchor."""
     if class_tau2 is None:
-        return torch.full(labels.shape, default_tau2, dtype=dtype,
-                          device=labels.device)
+        return torch.full(
+            labels.shape, default_tau2, dtype=dtype, device=labels.device)
     class_tau2 = class_tau2.reshape(-1)
     if labels.numel() and int(labels.max()) >= class_tau2.numel():
         raise ValueError(f'class_tau2 has {class_tau2.numel()} entries but '
@@ -172,7 +172,14 @@ def sbcl_loss_per_anchor(
     return t1, has1, t2, has2
 
 
-def _combine(t1, has1, t2, has2, w1, beta, empty_class_term, gather,
+def _combine(t1,
+             has1,
+             t2,
+             has2,
+             w1,
+             beta,
+             empty_class_term,
+             gather,
              sample_weight=None):
     if empty_class_term not in EMPTY_CLASS_TERM:
         raise ValueError(f'empty_class_term must be one of '
@@ -297,8 +304,8 @@ def sbcl_queue_loss_per_anchor(
         raise ValueError(f'queue_keys must be (K, {d}), got '
                          f'{tuple(queue_keys.shape)}')
     k = queue_keys.shape[0]
-    for name, t in (('queue_labels', queue_labels),
-                    ('queue_sub_labels', queue_sub_labels)):
+    for name, t in (('queue_labels', queue_labels), ('queue_sub_labels',
+                                                     queue_sub_labels)):
         if t.dim() != 1 or t.shape[0] != k:
             raise ValueError(f'{name} must be ({k},), got {tuple(t.shape)}')
     tau1 = _check_positive('tau1', tau1)

@@ -76,8 +76,9 @@ def num_subclasses_per_class(class_counts: ArrayLike,
         1051
     """
     counts = np.asarray(
-        class_counts.cpu() if isinstance(class_counts, torch.Tensor) else
-        class_counts, dtype=np.int64)
+        class_counts.cpu()
+        if isinstance(class_counts, torch.Tensor) else class_counts,
+        dtype=np.int64)
     if counts.ndim != 1 or counts.size == 0:
         raise ValueError('class_counts must be a non-empty 1-D array, got '
                          f'shape {counts.shape}')
@@ -219,7 +220,8 @@ def greedy_capacity_assign(sim: torch.Tensor,
         g = row[ps] * K + ch
         # priority: float32 score bits, then lower sample index first
         prio = (_sortable_key(rs.gather(1, ch[:, None]).squeeze(1)) <<
-                idx_bits) | (S - 1 - ps)
+                idx_bits) | (
+                    S - 1 - ps)
         if it == 0:
             better_held = torch.zeros_like(prio)
         else:  # held entries (ascending, -1 padding in front) beating prio
@@ -230,8 +232,8 @@ def greedy_capacity_assign(sim: torch.Tensor,
         first = torch.ones_like(g_sorted, dtype=torch.bool)
         first[1:] = g_sorted[1:] != g_sorted[:-1]
         pos = torch.arange(len(g), device=device)
-        start = torch.cummax(torch.where(first, pos, torch.zeros_like(pos)),
-                             0)[0]
+        start = torch.cummax(
+            torch.where(first, pos, torch.zeros_like(pos)), 0)[0]
         rank_new = torch.empty_like(g)
         rank_new[order] = pos - start
         acc = (better_held + rank_new) < flat_caps[g]
@@ -250,8 +252,10 @@ def greedy_capacity_assign(sim: torch.Tensor,
                 ev_s = S - 1 - (ev_p & idx_mask)
                 assign[ev_s] = -1
                 nxt.append(ev_s)
-            new = torch.full((len(rows), int(n_acc.max())), -1,
-                             dtype=torch.long, device=device)
+            new = torch.full((len(rows), int(n_acc.max())),
+                             -1,
+                             dtype=torch.long,
+                             device=device)
             new[inv, ra] = pa
             merged = torch.sort(
                 torch.cat([old.masked_fill(ev_mask, -1), new], 1), dim=1)[0]
@@ -284,8 +288,8 @@ def balanced_assign(sim: torch.Tensor,
                                   proposers).view(B, n)
 
 
-def _balanced_two_phase(sim: torch.Tensor, row: torch.Tensor,
-                        k: torch.Tensor, n_c: torch.Tensor) -> torch.Tensor:
+def _balanced_two_phase(sim: torch.Tensor, row: torch.Tensor, k: torch.Tensor,
+                        n_c: torch.Tensor) -> torch.Tensor:
     """§3.2 decision: cap ``floor(n_c/m_c)`` for every centre, then the
     ``n_c mod m_c`` left-over samples with one extra slot per centre.
     ``sim`` (S, K) flat, ``row`` (S,), ``k`` and ``n_c`` (R,)."""
@@ -351,8 +355,7 @@ class _Bucket:
         self.centres = F.normalize(centres, dim=-1)
         K = centres.shape[1]
         self.centre_ok = torch.arange(K, device=x.device)[None] < k[:, None]
-        self.assign = torch.full((B, n), -1, dtype=torch.long,
-                                 device=x.device)
+        self.assign = torch.full((B, n), -1, dtype=torch.long, device=x.device)
         self.n_iters = torch.zeros(B, dtype=torch.long, device=x.device)
         self.act = torch.arange(B, device=x.device)
 
@@ -415,8 +418,7 @@ def _assign_all_balanced(steps: list) -> None:
                                torch.cat(ncs))
     i0 = 0
     for st, (bi, ni) in zip(steps, where):
-        a = torch.full(st[2].shape, -1, dtype=torch.long,
-                       device=st[6].device)
+        a = torch.full(st[2].shape, -1, dtype=torch.long, device=st[6].device)
         a[bi, ni] = flat[i0:i0 + len(bi)]
         i0 += len(bi)
         st[7] = a
@@ -472,16 +474,16 @@ def _make_bucket(x, valid, k, init, generator) -> _Bucket:
     return _Bucket(x, valid, k, centres)
 
 
-def batched_spherical_kmeans(x: torch.Tensor,
-                             valid: torch.Tensor,
-                             k: torch.Tensor,
-                             algo: str = 'balanced_greedy',
-                             init: Union[str, torch.Tensor] = 'kmeans++',
-                             max_iters: int = 35,
-                             tol: float = 1e-3,
-                             generator: Optional[torch.Generator] = None
-                             ) -> Tuple[torch.Tensor, torch.Tensor,
-                                        torch.Tensor]:
+def batched_spherical_kmeans(
+    x: torch.Tensor,
+    valid: torch.Tensor,
+    k: torch.Tensor,
+    algo: str = 'balanced_greedy',
+    init: Union[str, torch.Tensor] = 'kmeans++',
+    max_iters: int = 35,
+    tol: float = 1e-3,
+    generator: Optional[torch.Generator] = None
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cosine k-means of B classes at once, each with its own ``k``.
 
     Args:
@@ -511,8 +513,9 @@ def batched_spherical_kmeans(x: torch.Tensor,
     return b.assign, b.centres, b.n_iters
 
 
-def _group_by_class(labels: torch.Tensor, num_classes: int
-                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _group_by_class(
+        labels: torch.Tensor,
+        num_classes: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sample indices grouped by class without assuming sorted labels.
 
     Returns ``order`` (N,) (indices sorted by class, stable), ``counts``
@@ -539,19 +542,19 @@ def _buckets(cls: np.ndarray, counts: np.ndarray, m: np.ndarray,
 
 
 @torch.no_grad()
-def cluster_subclasses(features: torch.Tensor,
-                       labels: torch.Tensor,
-                       num_classes: int,
-                       delta: int,
-                       algo: str = 'balanced_greedy',
-                       init: str = 'kmeans++',
-                       max_iters: int = 50,
-                       tol: float = 1e-3,
-                       seed: int = 0,
-                       class_counts: Optional[ArrayLike] = None,
-                       n_min: Optional[int] = None,
-                       max_bucket_elems: int = 2**24
-                       ) -> SubclassClusteringResult:
+def cluster_subclasses(
+        features: torch.Tensor,
+        labels: torch.Tensor,
+        num_classes: int,
+        delta: int,
+        algo: str = 'balanced_greedy',
+        init: str = 'kmeans++',
+        max_iters: int = 50,
+        tol: float = 1e-3,
+        seed: int = 0,
+        class_counts: Optional[ArrayLike] = None,
+        n_min: Optional[int] = None,
+        max_bucket_elems: int = 2**24) -> SubclassClusteringResult:
     """Split every class into subclasses (spec_sbcl §3).
 
     Args:
@@ -611,8 +614,8 @@ def cluster_subclasses(features: torch.Tensor,
     offsets = subclass_offsets(m)
     generator = torch.Generator().manual_seed(int(seed))
     starts = starts_t.cpu().numpy()
-    groups, buckets = _buckets(np.flatnonzero(m_eff > 1), counts, m_eff,
-                               max_bucket_elems), []
+    groups, buckets = _buckets(
+        np.flatnonzero(m_eff > 1), counts, m_eff, max_bucket_elems), []
     for cls in groups:
         n_max = int(counts[cls].max())
         ar = torch.arange(n_max, device=device)
@@ -724,4 +727,3 @@ def class_temperature(features: torch.Tensor,
                              f'expected {num_classes}')
         tau2 = torch.where(m <= 1, torch.full_like(tau2, tau1), tau2)
     return tau2
-

@@ -38,19 +38,25 @@ class ToySBCLDataset(BaseDataset):
         rng = np.random.RandomState(self.seed)
         labels = rng.permutation(np.repeat(np.arange(3), COUNTS))
         imgs = rng.randint(0, 256, (len(labels), 8, 8, 3)).astype(np.uint8)
-        return [dict(img=imgs[i], gt_label=int(labels[i]))
-                for i in range(len(labels))]
+        return [
+            dict(img=imgs[i], gt_label=int(labels[i]))
+            for i in range(len(labels))
+        ]
 
 
 TWO_VIEW = [
-    dict(type='MultiView', num_views=2,
-         transforms=[[dict(type='RandomFlip', prob=0.5)]]),
+    dict(
+        type='MultiView',
+        num_views=2,
+        transforms=[[dict(type='RandomFlip', prob=0.5)]]),
     dict(type='PackInputs'),
 ]
 PLAIN = [dict(type='PackInputs')]
 TWO_SAME_VIEWS = [  # deterministic two-view pipeline
-    dict(type='MultiView', num_views=2,
-         transforms=[[dict(type='RandomFlip', prob=0.0)]]),
+    dict(
+        type='MultiView',
+        num_views=2,
+        transforms=[[dict(type='RandomFlip', prob=0.0)]]),
     dict(type='PackInputs'),
 ]
 
@@ -60,8 +66,11 @@ def _model_cfg(**kwargs):
         type='SBCL',
         num_classes=3,
         backbone=dict(type='ResNet32CIFAR', depth=20, base_channels=4),
-        projector=dict(type='ProjectionMLP', in_channels=16,
-                       hid_channels=16, out_channels=8),
+        projector=dict(
+            type='ProjectionMLP',
+            in_channels=16,
+            hid_channels=16,
+            out_channels=8),
         data_preprocessor=dict(mean=[0., 0., 0.], std=[255., 255., 255.]))
     cfg.update(kwargs)
     return cfg
@@ -69,7 +78,10 @@ def _model_cfg(**kwargs):
 
 def _moco_cfg():
     return _model_cfg(
-        type='MoCoSBCL', queue_len=12, feat_dim=8, momentum=0.5,
+        type='MoCoSBCL',
+        queue_len=12,
+        feat_dim=8,
+        momentum=0.5,
         warmup_loss=dict(type='KCLLoss', pos_k=2, temperature=0.1))
 
 
@@ -81,21 +93,26 @@ def _fake_runner(pipeline, epoch=0, optim_wrapper=None, model_cfg=None):
     model = MODELS.build(model_cfg or _model_cfg())
     model.init_weights()
     loader = Runner.build_dataloader(
-        dict(dataset=ToySBCLDataset(pipeline=pipeline), batch_size=4,
-             num_workers=0, sampler=dict(type='DefaultSampler',
-                                         shuffle=True)))
-    return SimpleNamespace(model=model, train_dataloader=loader, epoch=epoch,
-                           optim_wrapper=optim_wrapper, cfg=None)
+        dict(
+            dataset=ToySBCLDataset(pipeline=pipeline),
+            batch_size=4,
+            num_workers=0,
+            sampler=dict(type='DefaultSampler', shuffle=True)))
+    return SimpleNamespace(
+        model=model,
+        train_dataloader=loader,
+        epoch=epoch,
+        optim_wrapper=optim_wrapper,
+        cfg=None)
 
 
 def test_schedule_and_args():
     hook = SubclassClusteringHook(start_epoch=10, interval=10, delta=10)
-    assert [e for e in range(45) if hook.is_cluster_epoch(e)] == [10, 20, 30,
-                                                                  40]
+    assert [e for e in range(45)
+            if hook.is_cluster_epoch(e)] == [10, 20, 30, 40]
     hook = SubclassClusteringHook(start_epoch=200, interval=5, delta=20)
-    assert [e for e in range(190, 212) if hook.is_cluster_epoch(e)] == [
-        200, 205, 210
-    ]
+    assert [e for e in range(190, 212)
+            if hook.is_cluster_epoch(e)] == [200, 205, 210]
     with pytest.raises(ValueError, match='interval'):
         SubclassClusteringHook(start_epoch=1, interval=0, delta=10)
     with pytest.raises(ValueError, match='fixed_tau2'):
@@ -109,8 +126,13 @@ def test_hook_equals_direct_clustering(algo):
     runner = _fake_runner(PLAIN)
     model = runner.model
     hook = SubclassClusteringHook(
-        start_epoch=0, interval=1, delta=3, cluster_algo=algo, seed=7,
-        temperature_mode='linear', clip_percentiles=(20, 80),
+        start_epoch=0,
+        interval=1,
+        delta=3,
+        cluster_algo=algo,
+        seed=7,
+        temperature_mode='linear',
+        clip_percentiles=(20, 80),
         tail_tau2='tau1')
     hook.before_run(runner)
     assert model.subclass_labels.numel() == sum(COUNTS)
@@ -127,14 +149,19 @@ def test_hook_equals_direct_clustering(algo):
                                                 for i in range(len(ds))]),
             False)
         z = model.extract_cluster_feat(data['inputs'])
-    labels = torch.tensor([ds.get_data_info(i)['gt_label']
-                           for i in range(len(ds))])
+    labels = torch.tensor(
+        [ds.get_data_info(i)['gt_label'] for i in range(len(ds))])
     res = cluster_subclasses(z, labels, 3, 3, algo=algo, seed=7)
     torch.testing.assert_close(model.subclass_labels, res.sub_labels)
-    tau2 = class_temperature(z, labels, 3, model.tau1, 'linear',
-                             clip_percentiles=(20, 80),
-                             num_subclasses=res.num_subclasses,
-                             tail_tau2='tau1')
+    tau2 = class_temperature(
+        z,
+        labels,
+        3,
+        model.tau1,
+        'linear',
+        clip_percentiles=(20, 80),
+        num_subclasses=res.num_subclasses,
+        tail_tau2='tau1')
     torch.testing.assert_close(model.class_tau2, tau2)
     assert res.num_subclasses.tolist() == [3, 1, 1]
     # unsorted labels: ids follow each sample's own class
@@ -151,8 +178,12 @@ def test_moco_sbcl_clusters_momentum_features():
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.5))
     data = next(iter(runner.train_dataloader))
     model.train_step(data, optim)  # warm-up step: encoders now differ
-    hook = SubclassClusteringHook(start_epoch=0, interval=1, delta=3,
-                                  temperature_mode='fixed', fixed_tau2=0.12)
+    hook = SubclassClusteringHook(
+        start_epoch=0,
+        interval=1,
+        delta=3,
+        temperature_mode='fixed',
+        fixed_tau2=0.12)
     hook.before_run(runner)
     feats, labels, idx = hook.extract(runner, model)
     model.eval()
@@ -183,8 +214,8 @@ def test_optimizer_reset_only_at_start_epoch():
     optim = OptimWrapper(
         torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
     runner.optim_wrapper = optim
-    hook = SubclassClusteringHook(start_epoch=2, interval=2, delta=3,
-                                  reset_optimizer=True)
+    hook = SubclassClusteringHook(
+        start_epoch=2, interval=2, delta=3, reset_optimizer=True)
     hook.before_run(runner)
 
     def step():
@@ -222,8 +253,11 @@ def _runner(work_dir, max_epochs, resume_from=None):
             custom_hooks=[
                 dict(type='NumClassesCheckHook'),
                 # clusterings before epochs 1 and 3
-                dict(type='SubclassClusteringHook', start_epoch=1,
-                     interval=2, delta=3)
+                dict(
+                    type='SubclassClusteringHook',
+                    start_epoch=1,
+                    interval=2,
+                    delta=3)
             ],
             default_hooks=dict(
                 checkpoint=dict(type='CheckpointHook', interval=1),
@@ -236,8 +270,8 @@ def _runner(work_dir, max_epochs, resume_from=None):
 
 
 def _ckpt_state(path):
-    return torch.load(path, map_location='cpu',
-                      weights_only=True)['state_dict']
+    return torch.load(
+        path, map_location='cpu', weights_only=True)['state_dict']
 
 
 @pytest.mark.slow
@@ -260,8 +294,8 @@ def test_train_then_resume_keeps_subclass_ids(tmp_path):
     # resume from epoch 2 in another work dir: the ids come back from the
     # checkpoint, epoch 2 trains with them and no clustering happens
     work2 = str(tmp_path / 'resumed')
-    runner2 = _runner(work2, max_epochs=3,
-                      resume_from=osp.join(work, 'epoch_2.pth'))
+    runner2 = _runner(
+        work2, max_epochs=3, resume_from=osp.join(work, 'epoch_2.pth'))
     runner2.train()
     model2 = runner2.model
     assert model2.is_cluster_ready
@@ -276,15 +310,17 @@ def _cluster_on_ranks(rank, world_size):
     runner = _fake_runner(PLAIN)
     # a different seed on rank 1: if rank 1 clustered on its own it could
     # disagree; it must receive rank 0's result instead
-    hook = SubclassClusteringHook(start_epoch=0, interval=1, delta=3,
-                                  init='random', seed=rank)
+    hook = SubclassClusteringHook(
+        start_epoch=0, interval=1, delta=3, init='random', seed=rank)
     hook.before_run(runner)
     feats, labels, idx = hook.extract(runner, runner.model)
     hook.before_train_epoch(runner)
-    return dict(sub=runner.model.subclass_labels.clone(),
-                tau2=runner.model.class_tau2.clone(),
-                n_embedded=len(idx), distinct=len(torch.unique(idx)),
-                ready=bool(runner.model.cluster_ready))
+    return dict(
+        sub=runner.model.subclass_labels.clone(),
+        tau2=runner.model.class_tau2.clone(),
+        n_embedded=len(idx),
+        distinct=len(torch.unique(idx)),
+        ready=bool(runner.model.cluster_ready))
 
 
 def test_two_ranks_hold_the_same_subclasses():

@@ -21,12 +21,15 @@ def _sbcl_cfg(**kwargs):
         num_classes=3,
         num_train_samples=N_TRAIN,
         backbone=dict(type='ResNet32CIFAR', depth=20, base_channels=4),
-        projector=dict(type='ProjectionMLP', in_channels=16,
-                       hid_channels=16, out_channels=8),
-        sbcl_loss=dict(type='SBCLLoss', tau1=0.1, base_temperature=0.07,
-                       beta=0.25),
-        warmup_loss=dict(type='SupConLoss', temperature=0.1,
-                         base_temperature=0.1),
+        projector=dict(
+            type='ProjectionMLP',
+            in_channels=16,
+            hid_channels=16,
+            out_channels=8),
+        sbcl_loss=dict(
+            type='SBCLLoss', tau1=0.1, base_temperature=0.07, beta=0.25),
+        warmup_loss=dict(
+            type='SupConLoss', temperature=0.1, base_temperature=0.1),
         data_preprocessor=dict(mean=[0., 0., 0.], std=[1., 1., 1.]))
     cfg.update(kwargs)
     return cfg
@@ -38,13 +41,16 @@ def _moco_cfg(**kwargs):
         num_classes=3,
         num_train_samples=N_TRAIN,
         backbone=dict(type='ResNet32CIFAR', depth=20, base_channels=4),
-        projector=dict(type='ProjectionMLP', in_channels=16,
-                       hid_channels=16, out_channels=8),
+        projector=dict(
+            type='ProjectionMLP',
+            in_channels=16,
+            hid_channels=16,
+            out_channels=8),
         queue_len=16,
         feat_dim=8,
         momentum=0.2,
-        sbcl_loss=dict(type='SBCLQueueLoss', tau1=0.07, default_tau2=0.12,
-                       beta=0.2),
+        sbcl_loss=dict(
+            type='SBCLQueueLoss', tau1=0.07, default_tau2=0.12, beta=0.2),
         warmup_loss=dict(type='KCLLoss', pos_k=2, temperature=0.07),
         data_preprocessor=dict(mean=[0., 0., 0.], std=[1., 1., 1.]))
     cfg.update(kwargs)
@@ -103,7 +109,8 @@ def test_sbcl_warmup_then_sbcl_loss():
     torch.testing.assert_close(
         losses['loss_warmup'].detach(),
         supcon_loss(z, labels, temperature=0.1, base_temperature=0.1),
-        rtol=1e-5, atol=1e-6)
+        rtol=1e-5,
+        atol=1e-6)
 
     labels_by_idx, sub, tau2 = _clustering()
     model.set_subclasses(sub, tau2)
@@ -114,10 +121,10 @@ def test_sbcl_warmup_then_sbcl_loss():
     assert float(losses['sbcl_ready']) == 1.0
     with torch.no_grad():
         z = model.embed(torch.cat(views))[1].view(2, 6, -1).transpose(0, 1)
-    expected = sbcl_loss(z, labels, sub[idx], tau2, tau1=0.1,
-                         base_temperature=0.07, beta=0.25)
-    torch.testing.assert_close(losses['loss_sbcl'].detach(), expected,
-                               rtol=1e-5, atol=1e-6)
+    expected = sbcl_loss(
+        z, labels, sub[idx], tau2, tau1=0.1, base_temperature=0.07, beta=0.25)
+    torch.testing.assert_close(
+        losses['loss_sbcl'].detach(), expected, rtol=1e-5, atol=1e-6)
     # the per-class temperature matters: another tau2 gives another loss
     model.set_subclasses(sub, tau2 * 2)
     other = model.loss(views, samples)['loss_sbcl'].detach()
@@ -130,8 +137,9 @@ def test_sbcl_train_step_and_lookup_errors():
     model.set_subclasses(sub, tau2)
     views, samples, _, _ = _consistent_batch(labels_by_idx)
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
-    data = dict(inputs=[[x for x in views[0]], [x for x in views[1]]],
-                data_samples=samples)  # pseudo_collate layout
+    data = dict(
+        inputs=[[x for x in views[0]], [x for x in views[1]]],
+        data_samples=samples)  # pseudo_collate layout
     log = model.train_step(data, optim)
     assert torch.isfinite(log['loss'])
     no_idx = [DataSample().set_gt_label(0) for _ in range(6)]
@@ -211,10 +219,19 @@ def test_moco_sbcl_queue_carries_class_and_subclass():
     with torch.no_grad():
         q = model.embed(views[0])[1]
         k = model.momentum_keys(views[1], update=False)
-    expected = kcl_loss(q, k, labels, keys, cls, 2, 0.07, 'random',
-                        step=int(model.encoder_k.steps), row_offset=0)
-    torch.testing.assert_close(losses['loss_warmup'].detach(), expected,
-                               rtol=1e-5, atol=1e-6)
+    expected = kcl_loss(
+        q,
+        k,
+        labels,
+        keys,
+        cls,
+        2,
+        0.07,
+        'random',
+        step=int(model.encoder_k.steps),
+        row_offset=0)
+    torch.testing.assert_close(
+        losses['loss_warmup'].detach(), expected, rtol=1e-5, atol=1e-6)
 
     # after clustering: SBCL queue loss with stale (-1) and fresh ids
     labels_by_idx, sub_ids, tau2 = _clustering()
@@ -226,10 +243,10 @@ def test_moco_sbcl_queue_carries_class_and_subclass():
     with torch.no_grad():
         q = model.embed(views[0])[1]
         k = model.momentum_keys(views[1], update=False)
-    expected = sbcl_queue_loss(q, k, labels, sub_ids[idx], keys, cls, qsub,
-                               tau2, tau1=0.07, beta=0.2)
-    torch.testing.assert_close(losses['loss_sbcl'].detach(), expected,
-                               rtol=1e-5, atol=1e-6)
+    expected = sbcl_queue_loss(
+        q, k, labels, sub_ids[idx], keys, cls, qsub, tau2, tau1=0.07, beta=0.2)
+    torch.testing.assert_close(
+        losses['loss_sbcl'].detach(), expected, rtol=1e-5, atol=1e-6)
     _, cls_after, sub_after = model.queue_state()
     # newest 6 slots (12..17 mod 16) hold this batch with its subclass ids
     slots = [(12 + i) % 16 for i in range(6)]

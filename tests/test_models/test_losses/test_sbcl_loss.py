@@ -14,8 +14,7 @@ from ltcls.registry import MODELS
 from ltcls.testing import run_distributed
 
 
-def ref_sbcl(z, y, s, tau2_cls, tau1, w1, beta, partner_in=True,
-             empty='skip'):
+def ref_sbcl(z, y, s, tau2_cls, tau1, w1, beta, partner_in=True, empty='skip'):
     """Eq. 4 by definition on (N, V, d) views; every view is an anchor.
 
     M~_i: other views with the anchor's subclass (partner included);
@@ -78,11 +77,18 @@ def test_sbcl_loss_matches_reference(partner_in, empty, seed):
     y[0], s[0] = 2, 5  # at least one tail-class anchor
     z_ref = z.clone().requires_grad_(True)
     z_vec = z.clone().requires_grad_(True)
-    ref = ref_sbcl(z_ref, y, s, tau2, 0.1, 0.1 / 0.07, 0.25, partner_in,
-                   empty)
-    out = sbcl_loss(z_vec, y, s, tau2, tau1=0.1, base_temperature=0.07,
-                    beta=0.25, partner_in_class_term=partner_in,
-                    empty_class_term=empty, gather=False)
+    ref = ref_sbcl(z_ref, y, s, tau2, 0.1, 0.1 / 0.07, 0.25, partner_in, empty)
+    out = sbcl_loss(
+        z_vec,
+        y,
+        s,
+        tau2,
+        tau1=0.1,
+        base_temperature=0.07,
+        beta=0.25,
+        partner_in_class_term=partner_in,
+        empty_class_term=empty,
+        gather=False)
     assert out.dtype == torch.float64
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
     ref.backward()
@@ -94,16 +100,23 @@ def test_sbcl_loss_single_sample_subclasses_and_single_cluster_classes():
     """Singleton subclasses (one image, two views) next to a class that is
     a single subclass, a class with one image, and V = 3 views."""
     g = torch.Generator().manual_seed(4)
-    z = F.normalize(torch.randn(6, 3, 4, generator=g, dtype=torch.float64),
-                    dim=-1)
+    z = F.normalize(
+        torch.randn(6, 3, 4, generator=g, dtype=torch.float64), dim=-1)
     y = torch.tensor([0, 0, 0, 1, 1, 2])
     s = torch.tensor([0, 1, 2, 3, 3, 4])  # class 0: every image alone
     tau2 = torch.tensor([0.3, 0.2, 0.15], dtype=torch.float64)
     for partner_in in (True, False):
         ref = ref_sbcl(z, y, s, tau2, 0.1, 1.0, 0.5, partner_in)
-        out = sbcl_loss(z, y, s, tau2, tau1=0.1, base_temperature=None,
-                        beta=0.5, partner_in_class_term=partner_in,
-                        gather=False)
+        out = sbcl_loss(
+            z,
+            y,
+            s,
+            tau2,
+            tau1=0.1,
+            base_temperature=None,
+            beta=0.5,
+            partner_in_class_term=partner_in,
+            gather=False)
         torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
 
 
@@ -113,8 +126,8 @@ def test_degenerate_every_sample_its_own_subclass():
     z, y, _, _ = make_batch(5, n=8)
     s = torch.arange(8)
     tau2 = torch.full((3, ), 0.3, dtype=torch.float64)
-    out = sbcl_loss(z, y, s, tau2, tau1=0.1, base_temperature=None,
-                    beta=0.7, gather=False)
+    out = sbcl_loss(
+        z, y, s, tau2, tau1=0.1, base_temperature=None, beta=0.7, gather=False)
     t1 = supcon_loss(z, torch.arange(8), temperature=0.1, gather=False)
     t2 = supcon_loss(z, y, temperature=0.3, gather=False)
     torch.testing.assert_close(out, t1 + 0.7 * t2, rtol=0, atol=1e-10)
@@ -125,13 +138,16 @@ def test_degenerate_subclass_equals_class():
     the other classes' views (closed form)."""
     z, y, _, _ = make_batch(6, n=8)
     tau2 = torch.tensor([0.2, 0.3, 0.4], dtype=torch.float64)
-    out1 = sbcl_loss(z, y, y, tau2, tau1=0.1, base_temperature=None,
-                     beta=0.0, gather=False)
+    out1 = sbcl_loss(
+        z, y, y, tau2, tau1=0.1, base_temperature=None, beta=0.0, gather=False)
     torch.testing.assert_close(
-        out1, supcon_loss(z, y, temperature=0.1, gather=False), rtol=0,
+        out1,
+        supcon_loss(z, y, temperature=0.1, gather=False),
+        rtol=0,
         atol=1e-10)
-    out2 = sbcl_loss(z, y, y, tau2, tau1=0.1, base_temperature=None,
-                     beta=1.0, gather=False) - out1
+    out2 = sbcl_loss(
+        z, y, y, tau2, tau1=0.1, base_temperature=None, beta=1.0,
+        gather=False) - out1
     flat = z.transpose(0, 1).reshape(16, -1)
     yy, inst = y.repeat(2), torch.arange(8).repeat(2)
     terms = []
@@ -142,25 +158,39 @@ def test_degenerate_subclass_equals_class():
         logits = flat[den] @ flat[a] / t
         terms.append(-(flat[a] @ flat[p] / t - torch.logsumexp(logits, 0)))
         assert inst[p] == inst[a]
-    torch.testing.assert_close(out2, torch.stack(terms).mean(), rtol=0,
-                               atol=1e-10)
+    torch.testing.assert_close(
+        out2, torch.stack(terms).mean(), rtol=0, atol=1e-10)
     # paper-literal T2 is empty for every anchor: the class term vanishes
-    lit = sbcl_loss(z, y, y, tau2, tau1=0.1, base_temperature=None, beta=1.0,
-                    partner_in_class_term=False, gather=False)
+    lit = sbcl_loss(
+        z,
+        y,
+        y,
+        tau2,
+        tau1=0.1,
+        base_temperature=None,
+        beta=1.0,
+        partner_in_class_term=False,
+        gather=False)
     torch.testing.assert_close(lit, out1, rtol=0, atol=1e-10)
 
 
 def test_default_tau2_and_module():
     z, y, s, _ = make_batch(7)
     loss = MODELS.build(
-        dict(type='SBCLLoss', tau1=0.1, base_temperature=0.07, beta=0.25,
-             default_tau2=0.25, gather=False, loss_weight=2.0))
+        dict(
+            type='SBCLLoss',
+            tau1=0.1,
+            base_temperature=0.07,
+            beta=0.25,
+            default_tau2=0.25,
+            gather=False,
+            loss_weight=2.0))
     ref = ref_sbcl(z, y, s, torch.full((3, ), 0.25), 0.1, 0.1 / 0.07, 0.25)
     torch.testing.assert_close(loss(z, y, s), 2 * ref, rtol=0, atol=1e-6)
     # without default_tau2 and class_tau2, tau2 = tau1
     ref = ref_sbcl(z, y, s, torch.full((3, ), 0.1), 0.1, 1.0, 0.25)
-    out = sbcl_loss(z, y, s, None, tau1=0.1, base_temperature=None,
-                    gather=False)
+    out = sbcl_loss(
+        z, y, s, None, tau1=0.1, base_temperature=None, gather=False)
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
 
 
@@ -175,8 +205,12 @@ def test_single_view_anchor_without_positive_no_nan():
     out.backward()
     assert torch.isfinite(z.grad).all()
     # nobody has a positive anywhere: 0, graph kept, no NaN
-    lone = sbcl_loss(z, torch.arange(4), torch.arange(4), gather=False,
-                     partner_in_class_term=False)
+    lone = sbcl_loss(
+        z,
+        torch.arange(4),
+        torch.arange(4),
+        gather=False,
+        partner_in_class_term=False)
     assert lone.item() == 0 and lone.requires_grad
 
 
@@ -205,14 +239,23 @@ def test_sbcl_loss_errors():
 
 
 # --- queue variant -------------------------------------------------------
-def ref_sbcl_queue(q, k, y, s, qk, qy, qs, tau2_cls, tau1, beta, w1=1.0,
-                   partner_in=True, empty='skip'):
+def ref_sbcl_queue(q,
+                   k,
+                   y,
+                   s,
+                   qk,
+                   qy,
+                   qs,
+                   tau2_cls,
+                   tau1,
+                   beta,
+                   w1=1.0,
+                   partner_in=True,
+                   empty='skip'):
     t1s, t2s = [], []
     for i in range(len(q)):
-        cols = [(k[i], 'key', None, None)] + [
-            (qk[j], 'queue', int(qy[j]), int(qs[j]))
-            for j in range(len(qk)) if int(qy[j]) >= 0
-        ]
+        cols = [(k[i], 'key', None, None)] + [(qk[j], 'queue', int(
+            qy[j]), int(qs[j])) for j in range(len(qk)) if int(qy[j]) >= 0]
 
         def is_same_sub(c):
             return c[1] == 'key' or (c[2] == int(y[i]) and c[3] == int(s[i]))
@@ -223,16 +266,17 @@ def ref_sbcl_queue(q, k, y, s, qk, qy, qs, tau2_cls, tau1, beta, w1=1.0,
         t1s.append(-sum(torch.dot(q[i], c[0]) / tau1 - den1
                         for c in pos1) / len(pos1))
         tau2 = float(tau2_cls[int(y[i])])
-        den_set = [c for c in cols
-                   if not is_same_sub(c) or (c[1] == 'key' and partner_in)]
-        pos_set = [c for c in den_set
-                   if c[1] == 'key' or c[2] == int(y[i])]
+        den_set = [
+            c for c in cols
+            if not is_same_sub(c) or (c[1] == 'key' and partner_in)
+        ]
+        pos_set = [c for c in den_set if c[1] == 'key' or c[2] == int(y[i])]
         if pos_set:
             den2 = torch.log(
-                sum(torch.exp(torch.dot(q[i], c[0]) / tau2)
-                    for c in den_set))
-            t2s.append(-sum(torch.dot(q[i], c[0]) / tau2 - den2
-                            for c in pos_set) / len(pos_set))
+                sum(torch.exp(torch.dot(q[i], c[0]) / tau2) for c in den_set))
+            t2s.append(
+                -sum(torch.dot(q[i], c[0]) / tau2 - den2
+                     for c in pos_set) / len(pos_set))
         elif empty == 'zero':
             t2s.append(q[i].sum() * 0)
     loss2 = sum(t2s) / len(t2s) if t2s else q.sum() * 0
@@ -264,10 +308,20 @@ def test_sbcl_queue_loss_matches_reference(partner_in, seed):
     q, k, y, s, qk, qy, qs, tau2 = make_queue_batch(seed)
     q_ref = q.clone().requires_grad_(True)
     q_vec = q.clone().requires_grad_(True)
-    ref = ref_sbcl_queue(q_ref, k, y, s, qk, qy, qs, tau2, 0.07, 0.2,
-                         partner_in=partner_in)
-    out = sbcl_queue_loss(q_vec, k, y, s, qk, qy, qs, tau2, tau1=0.07,
-                          beta=0.2, partner_in_class_term=partner_in)
+    ref = ref_sbcl_queue(
+        q_ref, k, y, s, qk, qy, qs, tau2, 0.07, 0.2, partner_in=partner_in)
+    out = sbcl_queue_loss(
+        q_vec,
+        k,
+        y,
+        s,
+        qk,
+        qy,
+        qs,
+        tau2,
+        tau1=0.07,
+        beta=0.2,
+        partner_in_class_term=partner_in)
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
     ref.backward()
     out.backward()
@@ -277,10 +331,10 @@ def test_sbcl_queue_loss_matches_reference(partner_in, seed):
 def test_sbcl_queue_loss_fixed_tau2_and_empty_queue():
     q, k, y, s, qk, qy, qs, _ = make_queue_batch(3)
     loss = SBCLQueueLoss(tau1=0.07, default_tau2=0.12, beta=0.2)
-    ref = ref_sbcl_queue(q, k, y, s, qk, qy, qs, torch.full((3, ), 0.12),
-                         0.07, 0.2)
-    torch.testing.assert_close(loss(q, k, y, s, qk, qy, qs), ref, rtol=0,
-                               atol=1e-6)
+    ref = ref_sbcl_queue(q, k, y, s, qk, qy, qs, torch.full((3, ), 0.12), 0.07,
+                         0.2)
+    torch.testing.assert_close(
+        loss(q, k, y, s, qk, qy, qs), ref, rtol=0, atol=1e-6)
     # an all-empty queue: T1 = T2 = 0 (only the key), no NaN
     empty = torch.full_like(qy, -1)
     out = loss(q, k, y, s, qk, empty, empty)
@@ -305,8 +359,15 @@ def _global_batch():
 
 def _forward(x, w, y, s, tau2):
     feats = F.normalize(x @ w, dim=-1)
-    return sbcl_loss(feats, y, s, tau2, tau1=0.1, base_temperature=0.07,
-                     beta=0.25, partner_in_class_term=False)
+    return sbcl_loss(
+        feats,
+        y,
+        s,
+        tau2,
+        tau1=0.1,
+        base_temperature=0.07,
+        beta=0.25,
+        partner_in_class_term=False)
 
 
 def _dist_sbcl(rank, world_size):
@@ -318,8 +379,7 @@ def _dist_sbcl(rank, world_size):
     loss = _forward(xl, w, y[sl], s[sl], tau2)
     loss.backward()
     torch.distributed.all_reduce(w.grad)  # what DDP does, then / W
-    return dict(loss=loss.detach(), w_grad=w.grad / world_size,
-                x_grad=xl.grad)
+    return dict(loss=loss.detach(), w_grad=w.grad / world_size, x_grad=xl.grad)
 
 
 def test_two_process_equals_single_process():

@@ -105,8 +105,8 @@ def test_greedy_capacity_assign_flat_rows_unsorted():
     for r in range(R):
         got = torch.bincount(out[(row == r) & (out >= 0)], minlength=K)
         assert (got <= caps[r]).all()
-        assert (out[row == r] >= 0).sum() == min(int((row == r).sum()),
-                                                 int(caps[r].sum()))
+        assert (out[row == r]
+                >= 0).sum() == min(int((row == r).sum()), int(caps[r].sum()))
 
 
 # --------------------------------------------------------------------------
@@ -171,7 +171,12 @@ def test_batched_kmeans_equals_per_class_loop(algo):
         init[b, :kb] = x[b, :kb] + 0.1 * torch.randn(kb, d, generator=g)
     x64 = x.double()
     assign, centres, iters = batched_spherical_kmeans(
-        x64, valid, torch.tensor(ks), algo=algo, init=init, max_iters=30,
+        x64,
+        valid,
+        torch.tensor(ks),
+        algo=algo,
+        init=init,
+        max_iters=30,
         tol=1e-6)
     for b, (nb, kb) in enumerate(zip(sizes, ks)):
         ref = kmeans_reference(x64[b, :nb].numpy(), kb, init[b, :kb].numpy(),
@@ -204,8 +209,7 @@ def separated_modes(counts, m, d=16, seed=0, noise=0.02):
     for c, (n, k) in enumerate(zip(counts, m)):
         centres = F.normalize(torch.randn(k, d, generator=g), dim=1)
         which = torch.arange(n) % k
-        feats.append(centres[which] +
-                     noise * torch.randn(n, d, generator=g))
+        feats.append(centres[which] + noise * torch.randn(n, d, generator=g))
         labels.append(torch.full((n, ), c))
         modes.append(which + next_mode)
         next_mode += k
@@ -220,8 +224,8 @@ def test_cluster_subclasses_recovers_modes_on_shuffled_data(algo):
     m = num_subclasses_per_class(counts, delta=10)  # M = 10 -> 6,4,2,1,1
     assert m.tolist() == [6, 4, 2, 1, 1]
     feats, labels, modes = separated_modes(counts, m)
-    res = cluster_subclasses(feats, labels, 5, delta=10, algo=algo,
-                             init='kmeans++', seed=0)
+    res = cluster_subclasses(
+        feats, labels, 5, delta=10, algo=algo, init='kmeans++', seed=0)
     sub = res.sub_labels
     assert res.num_subclasses.tolist() == m.tolist()
     assert res.offsets.tolist() == [0, 6, 10, 12, 13]
@@ -234,8 +238,8 @@ def test_cluster_subclasses_recovers_modes_on_shuffled_data(algo):
     assert len(pairs) == len(set(modes.tolist())) == len(set(sub.tolist()))
     if algo == 'balanced_greedy':
         for c, (n, k) in enumerate(zip(counts, m)):
-            sz = torch.bincount(sub[labels == c] - res.offsets[c],
-                                minlength=int(k))
+            sz = torch.bincount(
+                sub[labels == c] - res.offsets[c], minlength=int(k))
             assert set(sz.tolist()) <= {n // k, -(-n // k)}
 
 
@@ -249,15 +253,15 @@ def test_cluster_subclasses_balanced_sizes_and_determinism(init):
     res = cluster_subclasses(feats, labels, 5, delta=10, seed=3, init=init)
     m = num_subclasses_per_class(counts, 10)
     for c, (n, k) in enumerate(zip(counts, m)):
-        sz = torch.bincount(res.sub_labels[labels == c] - res.offsets[c],
-                            minlength=int(k))
+        sz = torch.bincount(
+            res.sub_labels[labels == c] - res.offsets[c], minlength=int(k))
         assert sz.sum() == n
         assert set(sz.tolist()) <= {n // k, -(-n // k)}  # 97 = 9 * 10 + 7
     again = cluster_subclasses(feats, labels, 5, delta=10, seed=3, init=init)
     assert torch.equal(res.sub_labels, again.sub_labels)
     # the result does not depend on the feature scale (normalised inside)
-    scaled = cluster_subclasses(feats * 7.0, labels, 5, delta=10, seed=3,
-                                init=init)
+    scaled = cluster_subclasses(
+        feats * 7.0, labels, 5, delta=10, seed=3, init=init)
     assert torch.equal(res.sub_labels, scaled.sub_labels)
     # iterations are reported for clustered classes only
     assert res.iterations[m == 1].eq(0).all()
@@ -269,8 +273,7 @@ def test_cluster_subclasses_uses_given_class_counts():
     present (e.g. a rank's shard); k never exceeds the samples present."""
     feats = torch.randn(12, 4)
     labels = torch.tensor([0] * 8 + [1] * 4)
-    res = cluster_subclasses(feats, labels, 2, delta=2,
-                             class_counts=[20, 4])
+    res = cluster_subclasses(feats, labels, 2, delta=2, class_counts=[20, 4])
     assert res.num_subclasses.tolist() == [5, 1]
     assert res.sub_labels[labels == 1].eq(5).all()
     assert res.sub_labels[labels == 0].lt(5).all()
@@ -284,14 +287,18 @@ def test_cluster_subclasses_errors():
     with pytest.raises(ValueError, match=r'labels must be in \[0, 2\)'):
         cluster_subclasses(torch.randn(2, 2), torch.tensor([0, 2]), 2, 2)
     with pytest.raises(ValueError, match='NaN'):
-        cluster_subclasses(torch.full((2, 2), float('nan')),
-                           torch.tensor([0, 1]), 2, 2)
+        cluster_subclasses(
+            torch.full((2, 2), float('nan')), torch.tensor([0, 1]), 2, 2)
     with pytest.raises(ValueError, match='algo'):
-        cluster_subclasses(torch.randn(2, 2), torch.tensor([0, 1]), 2, 2,
-                           algo='spectral')
+        cluster_subclasses(
+            torch.randn(2, 2), torch.tensor([0, 1]), 2, 2, algo='spectral')
     with pytest.raises(ValueError, match='class_counts has 3 entries'):
-        cluster_subclasses(torch.randn(2, 2), torch.tensor([0, 1]), 2, 2,
-                           class_counts=[1, 1, 1])
+        cluster_subclasses(
+            torch.randn(2, 2),
+            torch.tensor([0, 1]),
+            2,
+            2,
+            class_counts=[1, 1, 1])
 
 
 # --------------------------------------------------------------------------
@@ -303,8 +310,9 @@ def phi_reference(z, labels, C, alpha):
     for c in range(C):
         zc = z[labels == c]
         t = zc.mean(0)
-        phi[c] = np.linalg.norm(zc - t, axis=1).sum() / (
-            len(zc) * np.log(len(zc) + alpha))
+        phi[c] = np.linalg.norm(
+            zc - t, axis=1).sum() / (
+                len(zc) * np.log(len(zc) + alpha))
     return phi
 
 
@@ -320,28 +328,34 @@ def test_class_temperature_modes():
     phi = phi_reference(z.numpy(), labels.numpy(), C, alpha)
 
     tau_exp = class_temperature(z, labels, C, tau1, 'exp', alpha)
-    np.testing.assert_allclose(tau_exp.numpy(),
-                               tau1 * np.exp(phi / phi.mean()), rtol=1e-5)
+    np.testing.assert_allclose(
+        tau_exp.numpy(), tau1 * np.exp(phi / phi.mean()), rtol=1e-5)
     assert (tau_exp > tau1).all()  # Eq. 6 guarantees tau2 > tau1
 
     tau_lin = class_temperature(z, labels, C, tau1, 'linear', alpha)
-    np.testing.assert_allclose(tau_lin.numpy(), tau1 * phi / phi.mean(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        tau_lin.numpy(), tau1 * phi / phi.mean(), rtol=1e-5)
     assert tau_lin.double().mean().item() == pytest.approx(tau1, rel=1e-5)
 
     lo, hi = np.percentile(phi, [20, 80])
     clipped = np.clip(phi, lo, hi)
-    tau_clip = class_temperature(z, labels, C, tau1, 'linear', alpha,
-                                 clip_percentiles=(20, 80))
-    np.testing.assert_allclose(tau_clip.numpy(),
-                               tau1 * clipped / clipped.mean(), rtol=1e-5)
+    tau_clip = class_temperature(
+        z, labels, C, tau1, 'linear', alpha, clip_percentiles=(20, 80))
+    np.testing.assert_allclose(
+        tau_clip.numpy(), tau1 * clipped / clipped.mean(), rtol=1e-5)
 
     m = np.array([3, 2, 1, 1, 1, 1])
-    tau_tail = class_temperature(z, labels, C, tau1, 'linear', alpha,
-                                 num_subclasses=m, tail_tau2='tau1')
+    tau_tail = class_temperature(
+        z,
+        labels,
+        C,
+        tau1,
+        'linear',
+        alpha,
+        num_subclasses=m,
+        tail_tau2='tau1')
     np.testing.assert_allclose(tau_tail.numpy()[m == 1], tau1)
-    np.testing.assert_allclose(tau_tail.numpy()[m > 1],
-                               tau_lin.numpy()[m > 1])
+    np.testing.assert_allclose(tau_tail.numpy()[m > 1], tau_lin.numpy()[m > 1])
 
     tau_fix = class_temperature(z, labels, C, 0.07, 'fixed', fixed_tau2=0.12)
     np.testing.assert_allclose(tau_fix.numpy(), 0.12)
@@ -349,8 +363,7 @@ def test_class_temperature_modes():
     # a class without samples gets tau1; it does not enter mean phi
     tau_gap = class_temperature(z, labels, C + 1, tau1, 'exp', alpha)
     assert tau_gap[C].item() == pytest.approx(tau1)
-    np.testing.assert_allclose(tau_gap[:C].numpy(), tau_exp.numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(tau_gap[:C].numpy(), tau_exp.numpy(), rtol=1e-6)
 
 
 def test_class_temperature_errors():
