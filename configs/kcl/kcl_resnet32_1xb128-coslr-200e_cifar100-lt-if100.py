@@ -15,8 +15,7 @@ model = dict(
     backbone=dict(type='ResNet32CIFAR', depth=32),
     neck=dict(type='GlobalAveragePooling'),
     projector=dict(
-        type='ProjectionMLP', in_channels=64, out_channels=128,
-        num_layers=1),
+        type='ProjectionMLP', in_channels=64, out_channels=128, num_layers=1),
     queue_len=4096,
     feat_dim=128,
     momentum=0.001,
@@ -41,8 +40,7 @@ custom_hooks = [
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4))
 param_scheduler = [
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=200,
-         eta_min=0),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=200, eta_min=0),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=200)
 auto_scale_lr = dict(base_batch_size=128)

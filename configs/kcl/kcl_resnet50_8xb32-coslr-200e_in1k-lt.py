@@ -18,8 +18,12 @@ _base_ = [
 model = dict(
     type='KCL',
     backbone=dict(
-        type='ResNet', depth=50, num_stages=4, out_indices=(3, ),
-        style='pytorch', zero_init_residual=False),
+        type='ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(3, ),
+        style='pytorch',
+        zero_init_residual=False),
     neck=dict(type='GlobalAveragePooling'),
     # MoCo v1: the ResNet fc replaced by a 128-d output (section 3, 9.8)
     projector=dict(
@@ -53,8 +57,7 @@ optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4))
 # per-epoch cosine to 0, no warm-up (section 4.1 / 9.21)
 param_scheduler = [
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=200,
-         eta_min=0),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=200, eta_min=0),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=200)
 auto_scale_lr = dict(base_batch_size=256)

@@ -12,8 +12,12 @@ _base_ = [
 model = dict(
     type='KCL',
     backbone=dict(
-        type='ResNet', depth=50, num_stages=4, out_indices=(3, ),
-        style='pytorch', zero_init_residual=False),
+        type='ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(3, ),
+        style='pytorch',
+        zero_init_residual=False),
     neck=dict(type='GlobalAveragePooling'),
     projector=dict(
         type='ProjectionMLP', in_channels=2048, out_channels=128,
@@ -42,8 +46,7 @@ custom_hooks = [
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4))
 param_scheduler = [
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=200,
-         eta_min=0),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=200, eta_min=0),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=200)
 auto_scale_lr = dict(base_batch_size=256)

@@ -19,14 +19,14 @@ model = dict(
         frozen_stages=3,  # stem + the 3 stages
         norm_eval=True,
         init_cfg=dict(
-            type='Pretrained', checkpoint=stage1_checkpoint,
+            type='Pretrained',
+            checkpoint=stage1_checkpoint,
             prefix='backbone.')),
     head=dict(
         num_classes=100,
         init_cfg=dict(type='Normal', layer='Linear', std=0.01, bias=0.)))
 
-train_dataloader = dict(
-    sampler=dict(_delete_=True, type='ClassAwareSampler'))
+train_dataloader = dict(sampler=dict(_delete_=True, type='ClassAwareSampler'))
 
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator

@@ -21,7 +21,8 @@ model = dict(
         frozen_stages=3,
         norm_eval=True,
         init_cfg=dict(
-            type='Pretrained', checkpoint=stage1_checkpoint,
+            type='Pretrained',
+            checkpoint=stage1_checkpoint,
             prefix='backbone.')),
     head=dict(
         num_classes=10,

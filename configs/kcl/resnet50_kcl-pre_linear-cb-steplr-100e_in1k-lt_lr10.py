@@ -20,12 +20,16 @@ stage1_checkpoint = \
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='ResNet', depth=50, num_stages=4, out_indices=(3, ),
+        type='ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(3, ),
         style='pytorch',
         frozen_stages=4,  # stem + 4 stages: the whole backbone
         norm_eval=True,  # BN in eval mode
         init_cfg=dict(
-            type='Pretrained', checkpoint=stage1_checkpoint,
+            type='Pretrained',
+            checkpoint=stage1_checkpoint,
             prefix='backbone.')),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
@@ -36,8 +40,7 @@ model = dict(
         topk=(1, 5),
         init_cfg=dict(type='Normal', layer='Linear', std=0.01, bias=0.)))
 
-train_dataloader = dict(
-    sampler=dict(_delete_=True, type='ClassAwareSampler'))
+train_dataloader = dict(sampler=dict(_delete_=True, type='ClassAwareSampler'))
 
 # many > 100, medium 20..100, few < 20 training images (section 9.12)
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, 5))

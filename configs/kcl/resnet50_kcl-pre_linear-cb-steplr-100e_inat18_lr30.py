@@ -17,12 +17,16 @@ stage1_checkpoint = \
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='ResNet', depth=50, num_stages=4, out_indices=(3, ),
+        type='ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(3, ),
         style='pytorch',
         frozen_stages=4,
         norm_eval=True,
         init_cfg=dict(
-            type='Pretrained', checkpoint=stage1_checkpoint,
+            type='Pretrained',
+            checkpoint=stage1_checkpoint,
             prefix='backbone.')),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
@@ -33,8 +37,7 @@ model = dict(
         topk=(1, 5),
         init_cfg=dict(type='Normal', layer='Linear', std=0.01, bias=0.)))
 
-train_dataloader = dict(
-    sampler=dict(_delete_=True, type='ClassAwareSampler'))
+train_dataloader = dict(sampler=dict(_delete_=True, type='ClassAwareSampler'))
 
 custom_hooks = [
     dict(type='NumClassesCheckHook'),

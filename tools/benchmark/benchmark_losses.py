@@ -71,8 +71,7 @@ def supcon_inputs(batch, queue_len, seed=0):
 def supcon_ltcls(x):
     from ltcls.models.losses import supcon_loss
     return supcon_loss(
-        F.normalize(x['feats'], dim=1), x['labels'], x['qk'], x['ql'],
-        x['t'])
+        F.normalize(x['feats'], dim=1), x['labels'], x['qk'], x['ql'], x['t'])
 
 
 def supcon_naive(x):
@@ -103,8 +102,15 @@ def kcl_inputs(batch, queue_len, seed=0):
 def _kcl_ltcls(x, pos_k):
     from ltcls.models.losses import kcl_loss
     return kcl_loss(
-        F.normalize(x['q'], dim=1), x['k'], x['labels'], x['qk'], x['ql'],
-        pos_k, x['t'], 'random', row_offset=0)
+        F.normalize(x['q'], dim=1),
+        x['k'],
+        x['labels'],
+        x['qk'],
+        x['ql'],
+        pos_k,
+        x['t'],
+        'random',
+        row_offset=0)
 
 
 def _kcl_naive(x, pos_k):
@@ -148,7 +154,6 @@ ENTRIES = {
     'fcl': (kcl_inputs, fcl_ltcls, fcl_naive, True),
 }
 
-
 # ------------------------------------------------ PSC (Hybrid-PSC, Eq. 4) ---
 # PSC has no queue: its negatives are the C - 1 other class prototypes, so K
 # is ignored and C is iNaturalist 2018's 8,142 classes (the paper's largest
@@ -187,8 +192,10 @@ ENTRIES['psc'] = (psc_inputs, psc_ltcls, psc_naive, True)
 
 
 def _grad_leaves(x):
-    return [v for v in x.values()
-            if isinstance(v, torch.Tensor) and v.requires_grad]
+    return [
+        v for v in x.values()
+        if isinstance(v, torch.Tensor) and v.requires_grad
+    ]
 
 
 def fwd_bwd(fn, x):
@@ -265,12 +272,12 @@ def parse_args():
     parser.add_argument(
         '--losses', nargs='+', default=list(ENTRIES), choices=list(ENTRIES))
     parser.add_argument('--batches', nargs='+', type=int, default=[32, 128])
-    parser.add_argument(
-        '--queues', nargs='+', type=int, default=[8192, 65536])
+    parser.add_argument('--queues', nargs='+', type=int, default=[8192, 65536])
     parser.add_argument('--repeat', type=int, default=2)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument(
-        '--no-memory', action='store_true',
+        '--no-memory',
+        action='store_true',
         help='skip the (slower, one process each) peak-memory measurement')
     return parser.parse_args()
 
@@ -300,10 +307,10 @@ def main():
                                   args.threads)
                 mem_ratio = m_n / m_l if m_l > 0 else float('nan')
                 row = (name, batch, queue_len, f'{t_l * 1e3:.1f}',
-                       f'{t_n * 1e3:.1f}', f'{t_n / t_l:.1f}x',
-                       f'{m_l:.1f}', f'{m_n:.1f}', f'{mem_ratio:.2f}x', diff)
-                print('| ' + ' | '.join(str(v) for v in row) + ' |',
-                      flush=True)
+                       f'{t_n * 1e3:.1f}', f'{t_n / t_l:.1f}x', f'{m_l:.1f}',
+                       f'{m_n:.1f}', f'{mem_ratio:.2f}x', diff)
+                print(
+                    '| ' + ' | '.join(str(v) for v in row) + ' |', flush=True)
 
 
 if __name__ == '__main__':

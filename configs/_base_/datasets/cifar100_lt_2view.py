@@ -16,17 +16,33 @@ default_view = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
 ]
 simaug_view = [
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.0),
-         backend='pillow'),
+    dict(
+        type='RandomResizedCrop',
+        scale=32,
+        crop_ratio_range=(0.2, 1.0),
+        backend='pillow'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandomApply', prob=0.8, transforms=[
-        dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-             saturation=0.4, hue=0.1)
-    ]),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.299, 0.587, 0.114)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
-         magnitude_std='inf', prob=0.5),
+    dict(
+        type='RandomApply',
+        prob=0.8,
+        transforms=[
+            dict(
+                type='ColorJitter',
+                brightness=0.4,
+                contrast=0.4,
+                saturation=0.4,
+                hue=0.1)
+        ]),
+    dict(
+        type='RandomGrayscale',
+        prob=0.2,
+        keep_channels=True,
+        channel_weights=(0.299, 0.587, 0.114)),
+    dict(
+        type='GaussianBlur',
+        magnitude_range=(0.1, 2.0),
+        magnitude_std='inf',
+        prob=0.5),
 ]
 train_pipeline = [
     dict(type='MultiView', num_views=2, transforms=[default_view]),

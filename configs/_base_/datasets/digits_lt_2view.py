@@ -4,8 +4,11 @@
 _base_ = ['./digits_lt.py']
 
 default_view = [
-    dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.5, 1.0),
-         backend='pillow'),
+    dict(
+        type='RandomResizedCrop',
+        scale=32,
+        crop_ratio_range=(0.5, 1.0),
+        backend='pillow'),
 ]
 train_pipeline = [
     dict(type='MultiView', num_views=2, transforms=[default_view]),

@@ -41,11 +41,12 @@ class QueueWarmupHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self, enabled: bool = True,
+    def __init__(self,
+                 enabled: bool = True,
                  max_batches: Optional[int] = None):
         if max_batches is not None and int(max_batches) < 1:
-            raise ValueError(
-                f'QueueWarmupHook: max_batches must be >= 1, got {max_batches}')
+            raise ValueError('QueueWarmupHook: max_batches must be >= 1, got '
+                             f'{max_batches}')
         self.enabled = enabled
         self.max_batches = max_batches
 
@@ -62,8 +63,10 @@ class QueueWarmupHook(Hook):
                 f'queue=...); {type(model).__name__} has none')
         empty = queue.length - queue.num_filled()
         if empty == 0:
-            print_log('QueueWarmupHook: queue already full (resumed or '
-                      'loaded), nothing to do', logger='current')
+            print_log(
+                'QueueWarmupHook: queue already full (resumed or '
+                'loaded), nothing to do',
+                logger='current')
             return
         dataloader = runner.train_dataloader
         batch_size = dataloader.batch_size or getattr(
@@ -84,7 +87,8 @@ class QueueWarmupHook(Hook):
                 f'than the training set ({dataset_len} images): stale copies '
                 'of the same images will act as positives and negatives '
                 '(spec_kcl.md §9.20); consider a shorter queue',
-                logger='current', level=30)
+                logger='current',
+                level=30)
         was_training = model.training
         model.train()
         done = 0
@@ -107,4 +111,5 @@ class QueueWarmupHook(Hook):
         model.train(was_training)
         print_log(
             f'QueueWarmupHook: ran {done} batches, queue holds '
-            f'{queue.num_filled()}/{queue.length} keys', logger='current')
+            f'{queue.num_filled()}/{queue.length} keys',
+            logger='current')

@@ -202,15 +202,15 @@ class ContrastiveClassifier(ImageClassifier):
             list[Tensor]: the views.
         """
         num_views = self.num_views if num_views is None else num_views
-        if isinstance(inputs, torch.Tensor) or not isinstance(
-                inputs, (list, tuple)):
+        name = type(self).__name__
+        if isinstance(inputs, torch.Tensor):
             raise TypeError(
-                f'{type(self).__name__}.loss expects a list of {num_views} '
-                'views (use a `MultiView` transform in the training '
-                'pipeline), got a single tensor'
-                if isinstance(inputs, torch.Tensor) else
-                f'{type(self).__name__}.loss expects a list of views, got '
-                f'{type(inputs).__name__}')
+                f'{name}.loss expects a list of {num_views} views (use a '
+                '`MultiView` transform in the training pipeline), got a '
+                'single tensor')
+        if not isinstance(inputs, (list, tuple)):
+            raise TypeError(f'{name}.loss expects a list of views, got '
+                            f'{type(inputs).__name__}')
         if len(inputs) < num_views:
             raise ValueError(f'{type(self).__name__} needs {num_views} views '
                              f'per image, got {len(inputs)}')
@@ -233,8 +233,9 @@ class ContrastiveClassifier(ImageClassifier):
             labels.append(label)
         return torch.cat(labels).long()
 
-    def project(self, feats: Union[Tuple[torch.Tensor],
-                                   torch.Tensor]) -> torch.Tensor:
+    def project(
+            self, feats: Union[Tuple[torch.Tensor],
+                               torch.Tensor]) -> torch.Tensor:
         """L2-normalised embedding of neck features.
 
         Args:
@@ -248,8 +249,9 @@ class ContrastiveClassifier(ImageClassifier):
             z = z[-1]
         return F.normalize(z.flatten(1), dim=1)
 
-    def embed(self, inputs: torch.Tensor
-              ) -> Tuple[Tuple[torch.Tensor], torch.Tensor]:
+    def embed(
+            self,
+            inputs: torch.Tensor) -> Tuple[Tuple[torch.Tensor], torch.Tensor]:
         """Online encoder forward.
 
         Returns:
@@ -336,8 +338,9 @@ class ContrastiveClassifier(ImageClassifier):
         return super().predict(inputs, data_samples, **kwargs)
 
     @staticmethod
-    def classifier_state_dict(state_dict: Dict[str, torch.Tensor]
-                              ) -> 'OrderedDict[str, torch.Tensor]':
+    def classifier_state_dict(
+        state_dict: Dict[str,
+                         torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
         """Drop the training-only keys (projector, momentum encoder, queue)
         so the rest loads strictly into a plain ``ImageClassifier``."""
         return OrderedDict((k, v) for k, v in state_dict.items()

@@ -130,7 +130,12 @@ class KCL(ContrastiveClassifier):
         queue_keys = self.queue.keys.clone().detach()
         queue_labels = self.queue.class_labels.clone()
         loss, num_sel = self.contrastive_loss(
-            q, k, labels, queue_keys, queue_labels, step=step,
+            q,
+            k,
+            labels,
+            queue_keys,
+            queue_labels,
+            step=step,
             return_num_selected=True)
         self.queue.enqueue(k, labels)
         losses = dict(

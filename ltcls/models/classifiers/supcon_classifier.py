@@ -78,8 +78,8 @@ class SupConClassifier(ContrastiveClassifier):
                 keys = z[-n:].detach()
             queue_keys = self.queue.keys.clone().detach()
             queue_labels = self.queue.class_labels.clone()
-        loss = self.contrastive_loss(z, labels.repeat(len(views)),
-                                     queue_keys, queue_labels)
+        loss = self.contrastive_loss(z, labels.repeat(len(views)), queue_keys,
+                                     queue_labels)
         if self.with_queue:
             self.queue.enqueue(keys, labels)
         losses = dict(loss_supcon=loss)

@@ -52,8 +52,10 @@ from ltcls.registry import MODELS
 from ltcls.models.utils.gather import rank_offset
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
 
-__all__ = ['kcl_loss', 'kcl_loss_per_anchor', 'select_positives', 'KCLLoss',
-           'POS_SELECTIONS', 'KCL_VARIANTS']
+__all__ = [
+    'kcl_loss', 'kcl_loss_per_anchor', 'select_positives', 'KCLLoss',
+    'POS_SELECTIONS', 'KCL_VARIANTS'
+]
 
 POS_SELECTIONS = ('random', 'topk')
 KCL_VARIANTS = ('v1', 'v2')
@@ -215,8 +217,10 @@ def kcl_loss_per_anchor(
     logits = torch.cat([l_pos, l_neg], dim=1)
     weight = torch.cat([torch.ones_like(l_pos, dtype=torch.bool), chosen],
                        dim=1)
-    valid = torch.cat([torch.ones(1, dtype=torch.bool, device=q.device),
-                       filled.to(q.device)])
+    valid = torch.cat([
+        torch.ones(1, dtype=torch.bool, device=q.device),
+        filled.to(q.device)
+    ])
     loss, has_pos = multi_positive_nce(logits, weight, valid)
     return loss, has_pos, chosen.sum(dim=1)
 
@@ -237,8 +241,8 @@ def kcl_loss(query: torch.Tensor,
     :func:`kcl_loss_per_anchor`."""
     loss, has_pos, _ = kcl_loss_per_anchor(query, key, labels, queue_keys,
                                            queue_labels, pos_k, temperature,
-                                           pos_selection, variant, seed,
-                                           step, row_offset)
+                                           pos_selection, variant, seed, step,
+                                           row_offset)
     return reduce_anchor_loss(loss, has_pos)
 
 

@@ -26,12 +26,13 @@ import torch
 from torch import nn
 
 from ltcls.registry import MODELS
-from ltcls.models.utils.gather import (all_gather_with_grad,
-                                       concat_all_gather, rank_offset)
+from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
+                                       rank_offset)
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
 
-__all__ = ['supcon_loss', 'supcon_loss_per_anchor', 'SupConLoss',
-           'flatten_views']
+__all__ = [
+    'supcon_loss', 'supcon_loss_per_anchor', 'SupConLoss', 'flatten_views'
+]
 
 
 def flatten_views(features: torch.Tensor,
@@ -122,10 +123,10 @@ def supcon_loss_per_anchor(
         logits = torch.cat(
             [logits, scaled @ queue_keys.detach().to(dtype).t()], dim=1)
         contrast_labels = torch.cat(
-            [contrast_labels, queue_labels.to(contrast_labels.device)])
+            [contrast_labels,
+             queue_labels.to(contrast_labels.device)])
         q_valid = (queue_labels >= 0).to(feats.device)
-        valid = torch.cat(
-            [valid, q_valid.unsqueeze(0).expand(n, -1)], dim=1)
+        valid = torch.cat([valid, q_valid.unsqueeze(0).expand(n, -1)], dim=1)
     pos = (labels.view(-1, 1) == contrast_labels.view(1, -1)) & valid
     return multi_positive_nce(logits, pos, valid)
 

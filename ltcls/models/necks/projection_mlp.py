@@ -56,15 +56,15 @@ class ProjectionMLP(BaseModule):
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         for name, value in (('in_channels', in_channels),
-                            ('out_channels', out_channels),
-                            ('num_layers', num_layers)):
+                            ('out_channels', out_channels), ('num_layers',
+                                                             num_layers)):
             if int(value) < 1:
                 raise ValueError(
                     f'ProjectionMLP: {name} must be >= 1, got {value}')
         hid_channels = in_channels if hid_channels is None else hid_channels
         if int(hid_channels) < 1:
-            raise ValueError(
-                f'ProjectionMLP: hid_channels must be >= 1, got {hid_channels}')
+            raise ValueError('ProjectionMLP: hid_channels must be >= 1, got '
+                             f'{hid_channels}')
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
         self.with_avg_pool = with_avg_pool
@@ -79,14 +79,13 @@ class ProjectionMLP(BaseModule):
         self.mlp = nn.Sequential(*layers)
 
     def forward(
-        self, inputs: Union[Tuple[torch.Tensor], torch.Tensor]
-    ) -> Tuple[torch.Tensor]:
+        self, inputs: Union[Tuple[torch.Tensor],
+                            torch.Tensor]) -> Tuple[torch.Tensor]:
         x = inputs[-1] if isinstance(inputs, (tuple, list)) else inputs
         if x.dim() == 4:
             if not self.with_avg_pool:
-                raise ValueError(
-                    'ProjectionMLP got a 4-D feature map '
-                    f'{tuple(x.shape)} with with_avg_pool=False')
+                raise ValueError('ProjectionMLP got a 4-D feature map '
+                                 f'{tuple(x.shape)} with with_avg_pool=False')
             x = x.mean(dim=(2, 3))
         elif x.dim() != 2:
             raise ValueError('ProjectionMLP expects (N, D) or (N, D, H, W) '

@@ -95,8 +95,7 @@ class MultiViewClsDataPreprocessor(ClsDataPreprocessor):
             res = super().forward(
                 dict(
                     inputs=view,
-                    data_samples=data_samples if v == 0 else None),
-                training)
+                    data_samples=data_samples if v == 0 else None), training)
             if v == 0:
                 data_samples = res['data_samples']
             out_views.append(res['inputs'])

@@ -14,11 +14,17 @@ from ltcls.registry import DATASETS, HOOKS, MODELS
 def _model(queue_len):
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(type='KCL', backbone=dict(type='ResNet32CIFAR', depth=20),
-             projector=dict(type='ProjectionMLP', in_channels=64,
-                            out_channels=8, num_layers=1),
-             queue_len=queue_len, feat_dim=8,
-             data_preprocessor=dict(mean=[48.5] * 3, std=[82.] * 3)))
+        dict(
+            type='KCL',
+            backbone=dict(type='ResNet32CIFAR', depth=20),
+            projector=dict(
+                type='ProjectionMLP',
+                in_channels=64,
+                out_channels=8,
+                num_layers=1),
+            queue_len=queue_len,
+            feat_dim=8,
+            data_preprocessor=dict(mean=[48.5] * 3, std=[82.] * 3)))
     model.init_weights()
     return model
 
@@ -26,20 +32,23 @@ def _model(queue_len):
 def _runner(model, batch_size=8):
     view = [dict(type='RandomFlip', prob=0.5)]
     ds = DATASETS.build(
-        dict(type='DigitsLT', split='train', imbalance_factor=10, pipeline=[
-            dict(type='MultiView', num_views=2, transforms=[view]),
-            dict(type='PackInputs')
-        ]))
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=True,
-                        collate_fn=pseudo_collate)
+        dict(
+            type='DigitsLT',
+            split='train',
+            imbalance_factor=10,
+            pipeline=[
+                dict(type='MultiView', num_views=2, transforms=[view]),
+                dict(type='PackInputs')
+            ]))
+    loader = DataLoader(
+        ds, batch_size=batch_size, shuffle=True, collate_fn=pseudo_collate)
     return SimpleNamespace(model=model, train_dataloader=loader)
 
 
 def test_fills_queue_without_training():
     model = _model(queue_len=20)
     runner = _runner(model)
-    params = copy.deepcopy(
-        {n: p for n, p in model.named_parameters()})
+    params = copy.deepcopy({n: p for n, p in model.named_parameters()})
     hook = HOOKS.build(dict(type='QueueWarmupHook'))
     hook.before_train(runner)
     assert model.queue.num_filled() == 20
@@ -58,15 +67,16 @@ def test_fills_queue_without_training():
 def test_max_batches_disabled_and_bad_model():
     model = _model(queue_len=40)
     runner = _runner(model)
-    HOOKS.build(dict(type='QueueWarmupHook', enabled=False)).before_train(
-        runner)
+    HOOKS.build(dict(type='QueueWarmupHook',
+                     enabled=False)).before_train(runner)
     assert model.queue.num_filled() == 0
-    HOOKS.build(dict(type='QueueWarmupHook', max_batches=2)).before_train(
-        runner)
+    HOOKS.build(dict(type='QueueWarmupHook',
+                     max_batches=2)).before_train(runner)
     assert model.queue.num_filled() == 16
     plain = MODELS.build(
-        dict(type='ImageClassifier',
-             backbone=dict(type='ResNet32CIFAR', depth=20)))
+        dict(
+            type='ImageClassifier',
+            backbone=dict(type='ResNet32CIFAR', depth=20)))
     with pytest.raises(TypeError, match='queue'):
         HOOKS.build(dict(type='QueueWarmupHook')).before_train(
             SimpleNamespace(model=plain, train_dataloader=None))

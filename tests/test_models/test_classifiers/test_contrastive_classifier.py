@@ -22,8 +22,7 @@ def _cfg(**kwargs):
         backbone=dict(type='ResNet32CIFAR', depth=20),
         neck=dict(type='GlobalAveragePooling'),
         head=dict(type='LinearClsHead', num_classes=5, in_channels=64),
-        projector=dict(type='ProjectionMLP', in_channels=64,
-                       out_channels=16),
+        projector=dict(type='ProjectionMLP', in_channels=64, out_channels=16),
         momentum=0.1,
         queue=dict(length=12, dim=16),
         data_preprocessor=PRE)
@@ -56,14 +55,13 @@ def test_predict_and_state_dict_match_image_classifier():
         data_preprocessor=PRE).eval()
     sd = model.state_dict()
     assert any(k.startswith(TRAINING_ONLY_PREFIXES) for k in sd)
-    plain.load_state_dict(ContrastiveClassifier.classifier_state_dict(sd),
-                          strict=True)
+    plain.load_state_dict(
+        ContrastiveClassifier.classifier_state_dict(sd), strict=True)
     x = _images(4)
     ours = model(x, _samples([0, 1, 2, 3]), mode='predict')
     ref = plain(x, _samples([0, 1, 2, 3]), mode='predict')
     for a, b in zip(ours, ref):
-        torch.testing.assert_close(a.pred_score, b.pred_score, rtol=0,
-                                   atol=0)
+        torch.testing.assert_close(a.pred_score, b.pred_score, rtol=0, atol=0)
         assert torch.equal(a.pred_label, b.pred_label)
     torch.testing.assert_close(model(x), plain(x), rtol=0, atol=0)
 
@@ -76,8 +74,10 @@ def test_momentum_encoder_starts_equal_and_follows_ema():
     x = _images(4)
     model.momentum_keys(x)  # step 0: copy
     assert int(model.encoder_k.steps) == 1
-    before = {k: v.clone() for k, v in
-              model.encoder_k.module.named_parameters()}
+    before = {
+        k: v.clone()
+        for k, v in model.encoder_k.module.named_parameters()
+    }
     with torch.no_grad():
         for p in model.online_encoder.parameters():
             p.add_(0.5)
@@ -95,8 +95,8 @@ def test_embed_and_project_are_normalised():
     feats, z = model.embed(_images(3))
     assert z.shape == (3, 64)
     torch.testing.assert_close(z.norm(dim=1), torch.ones(3))
-    torch.testing.assert_close(
-        z, torch.nn.functional.normalize(feats[-1], dim=1))
+    torch.testing.assert_close(z,
+                               torch.nn.functional.normalize(feats[-1], dim=1))
     assert z.requires_grad
     with pytest.raises(RuntimeError, match='momentum'):
         model.momentum_keys(_images(2))
@@ -160,14 +160,16 @@ def test_supcon_classifier_loss(momentum):
     from ltcls.models.losses import supcon_loss
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(type='SupConClassifier',
-             backbone=dict(type='ResNet32CIFAR', depth=20),
-             head=dict(type='LinearClsHead', num_classes=5, in_channels=64),
-             projector=dict(type='ProjectionMLP', in_channels=64,
-                            out_channels=16),
-             contrastive_loss=dict(type='SupConLoss', temperature=0.1),
-             momentum=momentum, queue=dict(length=8, dim=16),
-             data_preprocessor=PRE))
+        dict(
+            type='SupConClassifier',
+            backbone=dict(type='ResNet32CIFAR', depth=20),
+            head=dict(type='LinearClsHead', num_classes=5, in_channels=64),
+            projector=dict(
+                type='ProjectionMLP', in_channels=64, out_channels=16),
+            contrastive_loss=dict(type='SupConLoss', temperature=0.1),
+            momentum=momentum,
+            queue=dict(length=8, dim=16),
+            data_preprocessor=PRE))
     model.init_weights()
     v = [_images(4, 1), _images(4, 2)]
     labels = torch.tensor([0, 1, 0, 2])
@@ -178,6 +180,6 @@ def test_supcon_classifier_loss(momentum):
     with torch.no_grad():
         z = model.embed(torch.cat(v))[1]
     expected = supcon_loss(z, labels.repeat(2), qk, ql, temperature=0.1)
-    torch.testing.assert_close(losses['loss_supcon'].detach(), expected,
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        losses['loss_supcon'].detach(), expected, rtol=1e-5, atol=1e-6)
     assert model.queue.labels[4:8].tolist() == labels.tolist()

@@ -14,8 +14,9 @@ def _cfg(**kwargs):
     cfg = dict(
         type='KCL',
         backbone=dict(type='ResNet32CIFAR', depth=20),
-        projector=dict(type='ProjectionMLP', in_channels=64, out_channels=8,
-                       num_layers=1),
+        projector=dict(
+            type='ProjectionMLP', in_channels=64, out_channels=8,
+            num_layers=1),
         queue_len=16,
         feat_dim=8,
         momentum=0.2,
@@ -55,25 +56,34 @@ def test_loss_equals_functional_kcl(pos_k):
     with torch.no_grad():
         q = model.embed(v[0])[1]
         k = model.momentum_keys(v[1], update=False)
-    expected = kcl_loss(q, k, labels, qk, ql, pos_k, 0.2, 'random',
-                        step=int(model.encoder_k.steps), row_offset=0)
-    torch.testing.assert_close(losses['loss_kcl'].detach(), expected,
-                               rtol=1e-5, atol=1e-6)
+    expected = kcl_loss(
+        q,
+        k,
+        labels,
+        qk,
+        ql,
+        pos_k,
+        0.2,
+        'random',
+        step=int(model.encoder_k.steps),
+        row_offset=0)
+    torch.testing.assert_close(
+        losses['loss_kcl'].detach(), expected, rtol=1e-5, atol=1e-6)
     same = ((labels[:, None] == ql[None]) & (ql[None] >= 0)).sum(1)
     exp_pos = same.float() if pos_k is None else same.clamp(max=2).float()
     assert abs(float(losses['kcl_num_pos']) - float(exp_pos.mean())) < 1e-6
     # enqueued after the loss: the newest 6 slots are this batch's keys
     assert model.queue.labels[6:12].tolist() == labels.tolist()
-    torch.testing.assert_close(model.queue.keys[6:12], k, rtol=1e-5,
-                               atol=1e-6)
+    torch.testing.assert_close(model.queue.keys[6:12], k, rtol=1e-5, atol=1e-6)
 
 
 def test_train_steps_update_online_and_momentum_encoders():
     model = _build()
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.5))
     v, ds, _ = _batch()
-    data = dict(inputs=[[x for x in v[0]], [x for x in v[1]]],
-                data_samples=ds)  # pseudo_collate layout
+    data = dict(
+        inputs=[[x for x in v[0]], [x for x in v[1]]],
+        data_samples=ds)  # pseudo_collate layout
     # with an empty queue the only logit is the own key: loss 0, no grad
     log = model.train_step(data, optim)
     assert float(log['loss'].detach()) == 0.0
@@ -82,10 +92,11 @@ def test_train_steps_update_online_and_momentum_encoders():
     log = model.train_step(data, optim)
     assert float(log['loss'].detach()) > 0 and torch.isfinite(log['loss'])
     assert model.queue.num_filled() == 12
-    k_before = {n: p.clone() for n, p in
-                model.encoder_k.module.named_parameters()}
-    q_now = {n: p.clone() for n, p in
-             model.online_encoder.named_parameters()}
+    k_before = {
+        n: p.clone()
+        for n, p in model.encoder_k.module.named_parameters()
+    }
+    q_now = {n: p.clone() for n, p in model.online_encoder.named_parameters()}
     # the first step changed the online weights; the key encoder is still
     # the copy taken before that step
     changed = [n for n in q_now if not torch.equal(q_now[n], k_before[n])]

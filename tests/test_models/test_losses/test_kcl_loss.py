@@ -18,8 +18,10 @@ def ref_kcl(q, k, labels, qk, ql, selected, t, variant='v1'):
     same-class slot, i.e. FCL)."""
     losses = []
     for i in range(len(q)):
-        same = [j for j in range(len(qk))
-                if int(ql[j]) >= 0 and int(ql[j]) == int(labels[i])]
+        same = [
+            j for j in range(len(qk))
+            if int(ql[j]) >= 0 and int(ql[j]) == int(labels[i])
+        ]
         sel = same if selected[i] is None else sorted(selected[i])
         s_own = torch.dot(q[i], k[i]) / t
         col = {}
@@ -43,8 +45,8 @@ def _case(seed, n=8, d=6, k_len=30, num_classes=3):
     k = F.normalize(torch.randn(n, d, generator=g, dtype=torch.float64), 1)
     labels = torch.randint(0, num_classes, (n, ), generator=g)
     labels[0] = num_classes + 5  # no same-class entry in the queue
-    qk = F.normalize(torch.randn(k_len, d, generator=g, dtype=torch.float64),
-                     1)
+    qk = F.normalize(
+        torch.randn(k_len, d, generator=g, dtype=torch.float64), 1)
     ql = torch.randint(0, num_classes, (k_len, ), generator=g)
     ql[torch.rand(k_len, generator=g) < 0.3] = -1  # empty slots
     return q, k, labels, qk, ql
@@ -63,17 +65,36 @@ def test_matches_reference(pos_k, selection, variant):
     q, k, labels, qk, ql = _case(0)
     t = 0.2
     qg = q.clone().requires_grad_(True)
-    per, has, num = kcl_loss_per_anchor(qg, k, labels, qk, ql, pos_k, t,
-                                        selection, variant, step=3,
-                                        row_offset=0)
+    per, has, num = kcl_loss_per_anchor(
+        qg,
+        k,
+        labels,
+        qk,
+        ql,
+        pos_k,
+        t,
+        selection,
+        variant,
+        step=3,
+        row_offset=0)
     sel = [None] * len(q) if pos_k is None else _selected_sets(
         q, labels, qk, ql, pos_k, selection, step=3)
     qr = q.clone().requires_grad_(True)
     ref = ref_kcl(qr, k, labels, qk, ql, sel, t, variant)
     assert has.all()  # the own key is always a positive
     torch.testing.assert_close(per, ref, rtol=0, atol=1e-6)
-    loss = kcl_loss(qg, k, labels, qk, ql, pos_k, t, selection, variant,
-                    step=3, row_offset=0)
+    loss = kcl_loss(
+        qg,
+        k,
+        labels,
+        qk,
+        ql,
+        pos_k,
+        t,
+        selection,
+        variant,
+        step=3,
+        row_offset=0)
     torch.testing.assert_close(loss, ref.mean(), rtol=0, atol=1e-6)
     loss.backward()
     ref.mean().backward()
@@ -91,8 +112,7 @@ def test_k_zero_is_moco_infonce():
     t = 0.07
     logits = torch.cat([(q * k).sum(1, keepdim=True), q @ qk.t()], 1) / t
     moco = F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long))
-    got = kcl_loss(q, k, labels, qk, ql, pos_k=0, temperature=t,
-                   row_offset=0)
+    got = kcl_loss(q, k, labels, qk, ql, pos_k=0, temperature=t, row_offset=0)
     assert abs(float(got) - float(moco)) < 1e-10
 
 
@@ -107,13 +127,12 @@ def test_weight_is_one_over_k_plus_one_and_unselected_stay_negative():
     t = 0.5
     s = torch.cat([(q * k).sum(1), (q @ qk.t())[0]]) / t
     lse = torch.logsumexp(s, 0)  # every filled slot in the denominator
-    _, _, num = kcl_loss_per_anchor(q, k, torch.tensor([0]), qk, ql, 2, t,
-                                    'topk', row_offset=0)
+    _, _, num = kcl_loss_per_anchor(
+        q, k, torch.tensor([0]), qk, ql, 2, t, 'topk', row_offset=0)
     chosen = select_positives((ql == 0)[None], 2, 'topk')[0]
     pos_cols = torch.tensor([0] + [1 + int(j) for j in torch.nonzero(chosen)])
     expected = -(s[pos_cols] - lse).sum() / 3  # 1 / (k + 1), k = 2
-    got = kcl_loss(q, k, torch.tensor([0]), qk, ql, 2, t, 'topk',
-                   row_offset=0)
+    got = kcl_loss(q, k, torch.tensor([0]), qk, ql, 2, t, 'topk', row_offset=0)
     assert int(num) == 2
     assert abs(float(got) - float(expected)) < 1e-10
 
@@ -180,16 +199,21 @@ def test_random_selection_is_uniform():
 
 def test_fp16_and_module():
     q, k, labels, qk, ql = _case(6)
-    module = MODELS.build(dict(type='KCLLoss', pos_k=2, temperature=0.1,
-                               loss_weight=0.5))
+    module = MODELS.build(
+        dict(type='KCLLoss', pos_k=2, temperature=0.1, loss_weight=0.5))
     half = module(q.half(), k.half(), labels, qk.half(), ql, step=1)
-    full = module(q.half().float(), k.half().float(), labels,
-                  qk.half().float(), ql, step=1)
+    full = module(
+        q.half().float(),
+        k.half().float(),
+        labels,
+        qk.half().float(),
+        ql,
+        step=1)
     assert half.dtype == torch.float32 and torch.isfinite(half)
     torch.testing.assert_close(half, full, rtol=1e-3, atol=1e-3)
     plain = kcl_loss(q, k, labels, qk, ql, 2, 0.1, step=1, row_offset=0)
-    torch.testing.assert_close(module(q, k, labels, qk, ql, step=1),
-                               0.5 * plain, rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        module(q, k, labels, qk, ql, step=1), 0.5 * plain, rtol=0, atol=1e-12)
 
 
 def test_bad_args():
@@ -224,8 +248,17 @@ def _global_batch():
 
 def _forward(x, w, k, labels, qk, ql):
     q = F.normalize(x @ w, dim=1)
-    return kcl_loss(q, k, labels, qk, ql, pos_k=2, temperature=0.1,
-                    pos_selection='random', seed=3, step=11)
+    return kcl_loss(
+        q,
+        k,
+        labels,
+        qk,
+        ql,
+        pos_k=2,
+        temperature=0.1,
+        pos_selection='random',
+        seed=3,
+        step=11)
 
 
 def _dist_kcl(rank, world_size):

@@ -96,8 +96,9 @@ def test_bad_input():
     with pytest.raises(ValueError, match='pos_weight'):
         multi_positive_nce(torch.zeros(2, 3), torch.zeros(2, 4))
     with pytest.raises(ValueError, match='valid_mask'):
-        multi_positive_nce(torch.zeros(2, 3), torch.zeros(2, 3),
-                           torch.ones(2, 4, dtype=torch.bool))
+        multi_positive_nce(
+            torch.zeros(2, 3), torch.zeros(2, 3),
+            torch.ones(2, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match='non-negative'):
         multi_positive_nce(torch.zeros(2, 3), -torch.ones(2, 3))
 
@@ -152,11 +153,9 @@ def test_minus_inf_logits_without_weight():
     logits[inf_cells] = float('-inf')
     x = logits.clone().requires_grad_(True)
     loss, has_pos = multi_positive_nce(x, weight, valid)
-    ref, ref_has = ref_multi_positive_nce(logits, weight,
-                                          valid & ~inf_cells)
+    ref, ref_has = ref_multi_positive_nce(logits, weight, valid & ~inf_cells)
     assert torch.equal(has_pos, ref_has)
-    torch.testing.assert_close(loss[ref_has], ref[ref_has], rtol=0,
-                               atol=1e-6)
+    torch.testing.assert_close(loss[ref_has], ref[ref_has], rtol=0, atol=1e-6)
     assert torch.isfinite(loss).all()
     loss.sum().backward()
     assert torch.isfinite(x.grad).all()

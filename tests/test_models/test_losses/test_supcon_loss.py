@@ -42,12 +42,12 @@ def ref_supcon(feats, labels, queue_keys=None, queue_labels=None, t=0.07):
 
 def _case(seed, n=9, d=5, k=6, num_classes=4):
     g = torch.Generator().manual_seed(seed)
-    feats = F.normalize(torch.randn(n, d, generator=g, dtype=torch.float64),
-                        dim=1)
+    feats = F.normalize(
+        torch.randn(n, d, generator=g, dtype=torch.float64), dim=1)
     labels = torch.randint(0, num_classes, (n, ), generator=g)
     labels[0] = num_classes + 3  # a class with a single sample
-    qk = F.normalize(torch.randn(k, d, generator=g, dtype=torch.float64),
-                     dim=1)
+    qk = F.normalize(
+        torch.randn(k, d, generator=g, dtype=torch.float64), dim=1)
     ql = torch.randint(0, num_classes, (k, ), generator=g)
     ql[::2] = -1  # empty slots
     return feats, labels, qk, ql
@@ -82,15 +82,15 @@ def test_queue_empty_slots_change_nothing():
 
 def test_views_layout():
     g = torch.Generator().manual_seed(5)
-    feats = F.normalize(torch.randn(4, 2, 3, generator=g,
-                                    dtype=torch.float64), dim=-1)
+    feats = F.normalize(
+        torch.randn(4, 2, 3, generator=g, dtype=torch.float64), dim=-1)
     labels = torch.tensor([0, 1, 0, 2])
     flat, flat_labels = flatten_views(feats, labels)
     assert torch.equal(flat[5], feats[1, 1])  # row v * N + i
     assert flat_labels.tolist() == [0, 1, 0, 2, 0, 1, 0, 2]
     _, _, ref = ref_supcon(flat, flat_labels)
-    torch.testing.assert_close(supcon_loss(feats, labels), ref, rtol=0,
-                               atol=1e-6)
+    torch.testing.assert_close(
+        supcon_loss(feats, labels), ref, rtol=0, atol=1e-6)
 
 
 def test_no_positive_anywhere_is_zero_not_nan():
@@ -119,8 +119,11 @@ def test_two_samples_closed_form():
 def test_fp16_and_module():
     feats, labels, qk, ql = _case(6)
     module = MODELS.build(
-        dict(type='SupConLoss', temperature=0.1, base_temperature=0.07,
-             loss_weight=2.0))
+        dict(
+            type='SupConLoss',
+            temperature=0.1,
+            base_temperature=0.07,
+            loss_weight=2.0))
     half = module(feats.half(), labels, qk.half(), ql)
     full = module(feats.half().float(), labels, qk.half().float(), ql)
     assert half.dtype == torch.float32 and torch.isfinite(half)
@@ -175,8 +178,7 @@ def _dist_supcon(rank, world_size):
     loss = _forward(xl, w, labels[sl], qk, ql)
     loss.backward()
     torch.distributed.all_reduce(w.grad)  # what DDP does, then / W
-    return dict(loss=loss.detach(), w_grad=w.grad / world_size,
-                x_grad=xl.grad)
+    return dict(loss=loss.detach(), w_grad=w.grad / world_size, x_grad=xl.grad)
 
 
 def test_two_process_equals_single_process():

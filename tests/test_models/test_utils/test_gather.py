@@ -14,8 +14,8 @@ def _global_inputs():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(sum(SIZES), 4, generator=g, dtype=torch.float64)
     # a different weighting of the gathered tensor on every rank
-    w = torch.randn(len(SIZES), sum(SIZES), 4, generator=g,
-                    dtype=torch.float64)
+    w = torch.randn(
+        len(SIZES), sum(SIZES), 4, generator=g, dtype=torch.float64)
     labels = torch.arange(sum(SIZES)) * 10
     return x, w, labels
 
