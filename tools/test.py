@@ -22,6 +22,7 @@ from mmengine.runner import Runner  # noqa: E402
 from ltcls.utils.checkpoint import check_checkpoint_matches  # noqa: E402
 from ltcls.utils.launch import (check_config_path,  # noqa: E402
                                 setup_cpu_distributed)
+from ltcls.utils.training_state import is_training_only_key  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -72,7 +73,11 @@ def main(argv=None):
     if not args.no_strict:
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        check_checkpoint_matches(model, args.checkpoint)
+        # A published checkpoint (tools/model_converters/publish_model.py)
+        # has no projector / momentum encoder / queue; predict does not
+        # use them, so their absence is fine. Anything else must match.
+        check_checkpoint_matches(
+            model, args.checkpoint, ignore_missing=is_training_only_key)
     metrics = runner.test()
     if args.out:
         with open(args.out, 'w') as f:

@@ -1,6 +1,6 @@
 # Copyright (c) ltcls contributors. All rights reserved.
 """Checkpoint checks with clear errors."""
-from typing import Dict
+from typing import Callable, Dict, Optional
 
 import torch
 from torch import nn
@@ -26,16 +26,26 @@ def load_state_dict_from_file(filename: str) -> Dict[str, torch.Tensor]:
     return state
 
 
-def check_checkpoint_matches(model: nn.Module, filename: str,
-                             max_listed: int = 8) -> None:
+def check_checkpoint_matches(
+        model: nn.Module,
+        filename: str,
+        max_listed: int = 8,
+        ignore_missing: Optional[Callable[[str], bool]] = None) -> None:
     """Raise :class:`CheckpointMismatchError` if ``filename`` cannot be
     loaded strictly into ``model``: missing keys, unexpected keys or a shape
-    difference (e.g. a head trained for another ``num_classes``)."""
+    difference (e.g. a head trained for another ``num_classes``).
+
+    ``ignore_missing(key)`` may accept some model keys being absent from the
+    checkpoint, e.g. :func:`ltcls.utils.training_state.is_training_only_key`
+    for a published checkpoint without the projector / momentum encoder /
+    queue that inference does not use."""
     state = load_state_dict_from_file(filename)
     state = {k[7:] if k.startswith('module.') else k: v
              for k, v in state.items()}
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
+    if ignore_missing is not None:
+        missing = [k for k in missing if not ignore_missing(k)]
     unexpected = sorted(set(state) - set(own))
     shapes = [(k, tuple(state[k].shape), tuple(own[k].shape))
               for k in sorted(set(own) & set(state))
