@@ -4,8 +4,12 @@
 Examples:
     python tools/train.py configs/quickstart/resnet32_ce_digits-lt.py
     tools/dist_train.sh configs/rescom/r50_imagenet_lt.py 8
+    # also log to TensorBoard (needs `pip install tensorboard`)
+    python tools/train.py CONFIG --tensorboard
+    tensorboard --logdir work_dirs/CONFIG_STEM
 """
 import argparse
+import importlib
 import os
 import os.path as osp
 import sys
@@ -55,6 +59,13 @@ def parse_args(argv=None):
         action='store_true',
         help='disable the persistent_workers option in dataloaders')
     parser.add_argument(
+        '--tensorboard',
+        action='store_true',
+        help='also write the scalars (losses, lr, metrics) as TensorBoard '
+        'event files under <work_dir>/<timestamp>/vis_data (appends '
+        'TensorboardVisBackend to visualizer.vis_backends; needs `pip '
+        'install tensorboard`)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -73,6 +84,53 @@ def parse_args(argv=None):
     return args
 
 
+TENSORBOARD_BACKEND = 'TensorboardVisBackend'
+
+
+def _is_tensorboard_backend(backend) -> bool:
+    btype = backend.get('type', '') if isinstance(backend, dict) else ''
+    if not isinstance(btype, str):
+        btype = getattr(btype, '__name__', '')
+    return btype.split('.')[-1] == TENSORBOARD_BACKEND
+
+
+def add_tensorboard_backend(cfg):
+    """Append ``TensorboardVisBackend`` to ``cfg.visualizer.vis_backends``
+    (once; a visualizer with a ``LocalVisBackend`` is created if the config
+    has none)."""
+    if cfg.get('visualizer', None) is None:
+        cfg.visualizer = dict(
+            type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
+    backends = list(cfg.visualizer.get('vis_backends', None) or [])
+    if not any(_is_tensorboard_backend(b) for b in backends):
+        backends.append(dict(type=TENSORBOARD_BACKEND))
+    cfg.visualizer.vis_backends = backends
+    return cfg
+
+
+def tensorboard_available() -> bool:
+    """Whether ``torch.utils.tensorboard`` (the writer mmengine's
+    ``TensorboardVisBackend`` uses) can be imported."""
+    try:
+        importlib.import_module('torch.utils.tensorboard')
+    except ImportError:
+        return False
+    return True
+
+
+def check_vis_backends(cfg) -> None:
+    """Fail early and clearly if the config asks for TensorBoard but it is
+    not installed (mmengine would only fail at the first logged scalar)."""
+    visualizer = cfg.get('visualizer', None) or {}
+    backends = visualizer.get('vis_backends', None) or []
+    if any(_is_tensorboard_backend(b) for b in backends) \
+            and not tensorboard_available():
+        raise ImportError(
+            'TensorboardVisBackend is enabled (--tensorboard or the config) '
+            'but TensorBoard is not installed: run `pip install tensorboard` '
+            '(inside .venv), or train without --tensorboard')
+
+
 def merge_args(cfg, args):
     """Merge CLI arguments into the config."""
     if args.no_validate:
@@ -88,6 +146,9 @@ def merge_args(cfg, args):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+
+    if getattr(args, 'tensorboard', False):
+        add_tensorboard_backend(cfg)
 
     if args.amp is True:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
@@ -144,6 +205,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(check_config_path(args.config))
     cfg = merge_args(cfg, args)
+    check_vis_backends(cfg)
     setup_cpu_distributed(cfg)
 
     if 'runner_type' not in cfg:

@@ -23,6 +23,12 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
+# Scalars (losses, lr, metrics) go to <work_dir>/<timestamp>/vis_data/
+# scalars.json (plot them with tools/analysis_tools/plot_curves.py).
+# TensorBoard is opt-in: `python tools/train.py CONFIG --tensorboard` appends
+# dict(type='TensorboardVisBackend') to visualizer.vis_backends (or list it
+# here / in a config); it needs `pip install tensorboard`, then
+# `tensorboard --logdir work_dirs/<config stem>`.
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 
