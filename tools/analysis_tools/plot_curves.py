@@ -22,6 +22,7 @@ Example:
 import argparse
 import glob
 import json
+import math
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
@@ -90,14 +91,18 @@ def load_json_log(filename: str) -> Dict[str, List[dict]]:
 
 
 def _iters_per_epoch(train: Sequence[dict]) -> Optional[float]:
-    """Approximate iterations per epoch of an epoch-based run (the step of
-    the last logged line of the last complete epoch / that epoch)."""
+    """Iterations per epoch of an epoch-based run.
+
+    A line logged at global iteration ``step`` during epoch ``e`` has
+    ``step <= e * ipe``, so ``ipe >= max(step / e)``; the smallest integer
+    that satisfies every line is exact when some line of a completed
+    epoch sits near its end and never off by more than the logging
+    interval otherwise.
+    """
     if not train or 'epoch' not in train[-1]:
         return None
-    last_epoch = int(train[-1]['epoch'])
-    done = [r for r in train if int(r['epoch']) < last_epoch]
-    ref = done[-1] if done else train[-1]
-    return float(ref['step']) / max(int(ref['epoch']), 1)
+    bound = max(float(r['step']) / max(int(r['epoch']), 1) for r in train)
+    return float(math.ceil(bound - 1e-9))
 
 
 def curve(logs: Dict[str, List[dict]], key: str, x: str = 'iter'):
