@@ -1,6 +1,7 @@
 # Copyright (c) ltcls contributors. All rights reserved.
 """Helpers shared by tools/train.py and tools/test.py."""
 import os
+import warnings
 import os.path as osp
 
 import torch
@@ -52,7 +53,10 @@ def setup_cpu_distributed(cfg) -> bool:
             import datetime
             kwargs['timeout'] = datetime.timedelta(seconds=timeout)
         torch_dist.init_process_group(backend='gloo', **kwargs)
-    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    if cfg.get('env_cfg', None) is None:
+        cfg.env_cfg = dict()
+    if cfg.env_cfg.get('dist_cfg', None) is None:
+        cfg.env_cfg.dist_cfg = dict()
     cfg.env_cfg.dist_cfg['backend'] = 'gloo'
     wrapper = cfg.get('model_wrapper_cfg', None)
     if wrapper is None:
@@ -61,8 +65,40 @@ def setup_cpu_distributed(cfg) -> bool:
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
     cfg.model_wrapper_cfg['device_ids'] = None
-    # SyncBN has no CPU implementation; plain BN is used instead (on one
-    # process mmengine does the same).
+    # SyncBN has no CPU implementation (DDP refuses SyncBatchNorm on CPU
+    # modules); plain BN is used instead, as mmengine does on one process.
+    # Statistics are then per process: a multi-process CPU run is a smoke
+    # test of the launch path, not a reproduction of a GPU run.
     if cfg.get('sync_bn', None):
         cfg.sync_bn = None
+    replaced = replace_sync_bn(cfg.get('model', {}))
+    if replaced:
+        # the Runner's logger does not exist yet
+        warnings.warn(
+            f'CUDA is absent: {replaced} SyncBN norm layer config(s) in the '
+            "model use plain 'BN' in this run (SyncBN needs GPUs)")
     return True
+
+
+#: norm layer types that only run on GPUs (torch, mmcv and mmengine names)
+SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'SyncBatchNorm', 'TorchSyncBN')
+
+
+def replace_sync_bn(node) -> int:
+    """Replace, in place, every ``dict(type=<SyncBN>)`` under ``node`` (a
+    model config: nested dicts and lists) by ``type='BN'``.
+
+    Returns:
+        int: how many norm configs were changed.
+    """
+    count = 0
+    if isinstance(node, dict):
+        if node.get('type') in SYNC_BN_TYPES:
+            node['type'] = 'BN'
+            count += 1
+        for value in node.values():
+            count += replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += replace_sync_bn(value)
+    return count
