@@ -221,3 +221,109 @@ def runner_style_checkpoint(state_dict, extra_state=None):
             state={0: dict(momentum_buffer=torch.zeros(2))},
             param_groups=[dict(lr=0.1, params=[0])]),
         param_schedulers=[dict(last_epoch=3)])
+
+
+# ---------------------------------------------------------------------------
+# shrinking the real configs for CPU tests
+# ---------------------------------------------------------------------------
+#: model overrides turning the R50 configs into ResNet-18 ones (C4 / FPN)
+R18_C4 = dict(
+    backbone=dict(depth=18),
+    rpn_head=dict(in_channels=256, feat_channels=256),
+    roi_head=dict(
+        shared_head=dict(depth=18),
+        bbox_roi_extractor=dict(out_channels=256),
+        bbox_head=dict(in_channels=512)))
+R18_FPN = dict(
+    backbone=dict(depth=18), neck=dict(in_channels=[64, 128, 256, 512]))
+#: fewer proposals / RoIs and a low score threshold, so that a detector
+#: trained for 3 iterations still outputs boxes to evaluate
+FAST_TRAIN_TEST = dict(
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=200, max_per_img=50),
+        rcnn=dict(sampler=dict(num=32))),
+    test_cfg=dict(
+        rpn=dict(nms_pre=200, max_per_img=50),
+        rcnn=dict(score_thr=0.0, max_per_img=10)))
+
+
+def tiny_det_config(base: str, data_root: str, kind: str) -> str:
+    """Text of a test config inheriting the real config ``base`` (absolute
+    path): ResNet-18, 160 x 128 images, 3 iterations / 1 epoch, no workers,
+    data from ``data_root`` (made by :func:`make_voc` / :func:`make_coco`).
+
+    ``kind``: 'voc_c4' or 'coco_fpn_mask'.
+    """
+    if kind == 'voc_c4':
+        model = dict(R18_C4, **FAST_TRAIN_TEST)
+        with_mask = False
+    elif kind == 'coco_fpn_mask':
+        model = dict(
+            R18_FPN,
+            roi_head=dict(
+                bbox_head=dict(num_classes=len(COCO_CLASSES)),
+                mask_head=dict(num_classes=len(COCO_CLASSES))),
+            **FAST_TRAIN_TEST)
+        with_mask = True
+    else:
+        raise ValueError(f'unknown kind {kind!r}')
+    load = (f"dict(type='LoadAnnotations', with_bbox=True, "
+            f'with_mask={with_mask})')
+    lines = [
+        f'_base_ = {base!r}',
+        f'data_root = {data_root!r}',
+        f'model = {model!r}',
+        'train_pipeline = [',
+        "    dict(type='LoadImageFromFile'),",
+        f'    {load},',
+        "    dict(type='RandomChoiceResize', scales=[(160, 128), "
+        '(200, 160)], keep_ratio=True),',
+        "    dict(type='RandomFlip', prob=0.5),",
+        "    dict(type='PackDetInputs')]",
+        'test_pipeline = [',
+        "    dict(type='LoadImageFromFile'),",
+        "    dict(type='Resize', scale=(160, 128), keep_ratio=True),",
+        f'    {load},',
+        "    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', "
+        "'ori_shape', 'img_shape', 'scale_factor'))]",
+        "optim_wrapper = dict(optimizer=dict(lr=0.005))",
+        'param_scheduler = [dict(type="LinearLR", start_factor=0.1, '
+        'by_epoch=False, begin=0, end=2)]',
+    ]
+    if kind == 'voc_c4':
+        voc = ("dict(type='VOCDataset', data_root=data_root, "
+               "ann_file='{y}/ImageSets/Main/trainval.txt', "
+               "data_prefix=dict(sub_data_root='{y}/'), "
+               'filter_cfg=dict(filter_empty_gt=True, min_size=32), '
+               'pipeline=train_pipeline)')
+        lines += [
+            'train_dataloader = dict(num_workers=0, persistent_workers=False,'
+            ' dataset=dict(datasets=[' + voc.format(y='VOC2007') + ', ' +
+            voc.format(y='VOC2012') + ']))',
+            'val_dataloader = dict(num_workers=0, persistent_workers=False, '
+            'dataset=dict(data_root=data_root, pipeline=test_pipeline))',
+            'test_dataloader = val_dataloader',
+            'train_cfg = dict(max_iters=3, val_interval=3)',
+            "custom_hooks = [dict(type='DetPreciseBNHook', _scope_='ltcls', "
+            'num_samples=4)]',
+            'default_hooks = dict(logger=dict(interval=1), '
+            'visualization=dict(draw=False), checkpoint=dict(interval=3))',
+        ]
+    else:
+        lines += [
+            f'metainfo = dict(classes={tuple(COCO_CLASSES)!r})',
+            'train_dataloader = dict(num_workers=0, persistent_workers=False,'
+            ' dataset=dict(data_root=data_root, metainfo=metainfo, '
+            'pipeline=train_pipeline))',
+            'val_dataloader = dict(num_workers=0, persistent_workers=False, '
+            'dataset=dict(data_root=data_root, metainfo=metainfo, '
+            'pipeline=test_pipeline))',
+            'test_dataloader = val_dataloader',
+            "val_evaluator = dict(ann_file=data_root + "
+            "'annotations/instances_val2017.json')",
+            'test_evaluator = val_evaluator',
+            'train_cfg = dict(max_epochs=1)',
+            'default_hooks = dict(logger=dict(interval=1), '
+            'visualization=dict(draw=False))',
+        ]
+    return '\n'.join(lines) + '\n'
