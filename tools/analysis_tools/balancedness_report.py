@@ -292,8 +292,8 @@ def plot_report(report: Dict, out: str) -> None:
         out,
         many_thr=report['shot_args'].get('many_thr', 100),
         few_thr=report['shot_args'].get('few_thr', 20),
-        title=f'{report["classifier"]} on {report["stage"]} features: '
-        f'{betas}')
+        title=f'{report["classifier"]} on {report["stage"]} features, '
+        f'{report["eval_split"]} split\n{betas}')
 
 
 def parse_args(argv=None):

@@ -260,9 +260,13 @@ def plot_per_class(data: Dict,
     ax2.plot(xs, counts[order], color='tab:blue', lw=1.5)
     ax2.set_ylabel('training images', color='tab:blue')
     if counts.max() > 0 and counts.min() > 0:
+        from matplotlib.ticker import ScalarFormatter
         ax2.set_yscale('log')
+        # plain numbers (20, 30, 100) instead of 2 x 10^1
+        ax2.yaxis.set_major_formatter(ScalarFormatter())
+        ax2.yaxis.set_minor_formatter(ScalarFormatter())
     ax.legend(loc='lower left', fontsize=8)
-    ax.set_title(title or osp.basename(data['file']))
+    ax.set_title(title or osp.basename(data['file']), fontsize=10)
     fig.tight_layout()
     out_dir = osp.dirname(osp.abspath(out))
     os.makedirs(out_dir, exist_ok=True)
