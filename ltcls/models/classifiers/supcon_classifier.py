@@ -1,10 +1,13 @@
 # Copyright (c) ltcls contributors. All rights reserved.
 """SupCon / in-batch FCL: views through one encoder, SupConLoss over the
 global batch (optionally plus a labelled queue of keys), optional CE head.
+With ``SupConLoss(pos_k=k)`` it is KCL's in-batch mode (spec_kcl.md §9
+item 1): at most k same-class views per anchor.
 """
 from typing import Dict, List, Optional
 
 import torch
+from mmengine.logging import MessageHub
 from mmpretrain.structures import DataSample
 
 from ltcls.registry import MODELS
@@ -26,6 +29,15 @@ class SupConClassifier(ContrastiveClassifier):
     as extra contrast entries: momentum-encoder keys of the last view if
     ``momentum`` is set, else the detached embeddings of the last view.
     With a ``head``, its loss on the first view's features is added.
+
+    In-batch KCL: ``contrastive_loss=dict(type='SupConLoss', pos_k=6)``
+    caps the positives at k per anchor (see
+    :mod:`ltcls.models.losses.supcon_loss`). The embeddings are passed as
+    (N, V, d) so that the selection is the same for any number of ranks,
+    and the ``step`` of the random draw is the runner's iteration (the
+    ``iter`` of mmengine's ``MessageHub``, restored on resume; 0 outside a
+    runner). The mean number of positives per anchor is logged as
+    ``kcl_num_pos``.
 
     Args:
         contrastive_loss (dict): Defaults to ``dict(type='SupConLoss')``.
@@ -59,12 +71,19 @@ class SupConClassifier(ContrastiveClassifier):
             init_cfg=init_cfg)
         self.contrastive_loss = MODELS.build(contrastive_loss)
 
+    @staticmethod
+    def selection_step() -> int:
+        """The step of the random positive selection: the runner's current
+        iteration (0 outside a runner)."""
+        return int(MessageHub.get_current_instance().get_info('iter', 0))
+
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         """Args: inputs (list[Tensor]): V views (N, C, H, W).
 
         Returns:
-            dict: ``loss_supcon`` (+ the head's losses).
+            dict: ``loss_supcon`` (+ ``kcl_num_pos`` with ``pos_k``, + the
+            head's losses).
         """
         views = self.split_views(inputs)[:self.num_views]
         n = views[0].shape[0]
@@ -78,11 +97,25 @@ class SupConClassifier(ContrastiveClassifier):
                 keys = z[-n:].detach()
             queue_keys = self.queue.keys.clone().detach()
             queue_labels = self.queue.class_labels.clone()
-        loss = self.contrastive_loss(z, labels.repeat(len(views)), queue_keys,
-                                     queue_labels)
+        # (V * N, d) view-major -> (N, V, d): the layout SupConLoss
+        # flattens back, and the one its cross-rank ordering relies on
+        z = z.view(len(views), n, -1).transpose(0, 1)
+        num_sel = None
+        if getattr(self.contrastive_loss, 'pos_k', None) is not None:
+            loss, num_sel = self.contrastive_loss(
+                z,
+                labels,
+                queue_keys,
+                queue_labels,
+                step=self.selection_step(),
+                return_num_selected=True)
+        else:
+            loss = self.contrastive_loss(z, labels, queue_keys, queue_labels)
         if self.with_queue:
             self.queue.enqueue(keys, labels)
         losses = dict(loss_supcon=loss)
+        if num_sel is not None:
+            losses['kcl_num_pos'] = num_sel.float().mean().detach()
         if self.with_head:
             first = tuple(f[:n] for f in feats)
             losses.update(self.head.loss(first, data_samples))

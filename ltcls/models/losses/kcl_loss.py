@@ -88,18 +88,23 @@ def select_positives(same: torch.Tensor,
                      pos_selection: str = 'random',
                      seed: int = 0,
                      step: int = 0,
-                     row_offset: int = 0) -> torch.Tensor:
+                     row_offset: int = 0,
+                     row_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Choose up to ``pos_k`` positives per row of a same-class mask.
 
     Args:
-        same (Tensor): (N, K) bool, True where queue slot j has the label of
-            anchor i (empty slots already False).
+        same (Tensor): (N, K) bool, True where candidate j (a queue slot,
+            or a view of the batch in the in-batch mode of ``SupConLoss``)
+            has the label of anchor i (invalid candidates already False).
         pos_k (int, optional): Positives per anchor; None keeps all.
         pos_selection (str): ``'random'`` or ``'topk'`` (module docstring).
         seed (int): Seed of the random selection.
         step (int): Training step (changes the draw every step).
         row_offset (int): Global index of row 0 (``rank_offset``), so that
             every rank draws what a single process would.
+        row_ids (Tensor, optional): (N,) global index of every row, for
+            rows that are not contiguous in the global batch (the views of
+            an (N, V, d) batch); overrides ``row_offset``.
 
     Returns:
         Tensor: (N, K) bool, a subset of ``same`` with min(pos_k, P_i) True
@@ -123,7 +128,14 @@ def select_positives(same: torch.Tensor,
     rows, cols = same.nonzero(as_tuple=True)  # P same-class pairs
     if rows.numel() == 0:
         return torch.zeros_like(same)
-    keys = _hash_keys(seed, step, rows + int(row_offset), cols)
+    if row_ids is not None:
+        if row_ids.shape != (n, ):
+            raise ValueError(f'row_ids must be ({n},), got '
+                             f'{tuple(row_ids.shape)}')
+        global_rows = row_ids.to(rows.device).long()[rows]
+    else:
+        global_rows = rows + int(row_offset)
+    keys = _hash_keys(seed, step, global_rows, cols)
     # sort by (row, random key): a random order inside every row
     order = torch.argsort(rows * (1 << 32) + keys)
     rows_s, cols_s = rows[order], cols[order]

@@ -19,6 +19,44 @@ For anchor i (a view in the local batch) with label y_i::
 
 The numerics (masked log-sum-exp, fp16 handling) are
 :func:`~ltcls.models.losses.multi_positive_nce`.
+
+In-batch KCL (``pos_k``; spec_kcl.md §9 item 1, decision [D])
+-------------------------------------------------------------
+With ``pos_k=k`` the positive set is capped: ``P(i)`` becomes at most k of
+the same-class members of ``A(i)``, chosen per anchor by KCL's own rule
+(:func:`~ltcls.models.losses.kcl_loss.select_positives`: a deterministic,
+rank-invariant hash draw by default, ``pos_selection='topk'`` for the
+official code's ``topk``), and::
+
+    l_i = -1/|S(i)| * sum_{p in S(i)} log softmax_{A(i)}(z_i.z_a / t)_p
+
+The denominator follows KCLLoss's ``variant``: ``'v1'`` keeps every member
+of ``A(i)`` (unselected same-class views are negatives), ``'v2'`` sets the
+similarity of the unselected same-class members to 0 (logit 0, not
+removed). ``pos_k=None`` is plain SupCon / FCL. Anchors without any
+same-class candidate (a class with one view in the global batch) have no
+positive: loss 0, left out of the mean, as above. There is no "own key":
+the other views of the anchor's image are same-class candidates like any
+other (spec: "positives = same-class samples in the batch, capped at k").
+
+Why here and not as a mode of ``KCLLoss``: in-batch FCL *is* SupCon, so the
+in-batch KCL is SupCon with a capped positive set. Everything else (the
+cross-rank gather with exact gradients, self exclusion, the optional queue
+block, the global-mean reduction) is this function's, while the structure
+of ``KCLLoss`` (a per-anchor own-key column that is always a positive, the
+1/(1 + |S|) weight, keys without gradient) does not exist in-batch. The
+only KCL pieces, the selection rule and the ``v2`` rule, are imported from
+:mod:`~ltcls.models.losses.kcl_loss`, so there is one code path for each.
+
+Rank invariance of the selection: the draw depends on the *global* index
+of the anchor and the column, and ``topk`` on the column order. With
+(N, V, d) features every rank flattens its own views view-major, so the
+gathered rows are rank-major ``[rank 0: v0, v1, rank 1: v0, v1]``; they are
+re-ordered into the canonical order of a single process holding the whole
+global batch, ``v * N_global + global sample index``, before the logits
+are formed. Hence a W-process run selects the same positives as the
+1-process run on the concatenated batch, and loss and gradients agree.
+(N, d) features (``num_views=1``) use the gathered order as is.
 """
 from typing import Optional, Tuple
 
@@ -27,7 +65,8 @@ from torch import nn
 
 from ltcls.registry import MODELS
 from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
-                                       rank_offset)
+                                       world_info)
+from .kcl_loss import KCL_VARIANTS, POS_SELECTIONS, select_positives
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
 
 __all__ = [
@@ -74,6 +113,33 @@ def _check_inputs(features, labels, queue_keys, queue_labels, temperature):
                              f'{tuple(queue_labels.shape)}')
 
 
+def _check_selection(pos_k, pos_selection, variant, owner='supcon_loss'):
+    if pos_k is not None and (isinstance(pos_k, bool)
+                              or not isinstance(pos_k, int) or pos_k < 0):
+        raise ValueError(
+            f'{owner}: pos_k must be an int >= 0 or None, got {pos_k!r}')
+    if pos_selection not in POS_SELECTIONS:
+        raise ValueError(f'{owner}: pos_selection must be one of '
+                         f'{POS_SELECTIONS}, got {pos_selection!r}')
+    if variant not in KCL_VARIANTS:
+        raise ValueError(f'{owner}: variant must be one of {KCL_VARIANTS}, '
+                         f'got {variant!r}')
+
+
+def _view_major_ids(num_views: int, sizes: torch.Tensor, total: int,
+                    device) -> torch.Tensor:
+    """Canonical index ``v * total + offset_r + i`` of every row of the
+    rank-major concatenation of per-rank view-major blocks (one block of
+    ``num_views * sizes[r]`` rows per rank)."""
+    views = torch.arange(num_views, device=device).view(-1, 1) * total
+    out, offset = [], 0
+    for size in sizes.tolist():  # one block per rank, no loop over rows
+        idx = torch.arange(offset, offset + size, device=device).view(1, -1)
+        out.append((views + idx).reshape(-1))
+        offset += size
+    return torch.cat(out)
+
+
 def supcon_loss_per_anchor(
     features: torch.Tensor,
     labels: torch.Tensor,
@@ -81,7 +147,14 @@ def supcon_loss_per_anchor(
     queue_labels: Optional[torch.Tensor] = None,
     temperature: float = 0.07,
     gather: bool = True,
-) -> Tuple[torch.Tensor, torch.Tensor]:
+    pos_k: Optional[int] = None,
+    pos_selection: str = 'random',
+    variant: str = 'v1',
+    seed: int = 0,
+    step: int = 0,
+    num_views: int = 1,
+    return_num_selected: bool = False,
+) -> Tuple[torch.Tensor, ...]:
     """Per-anchor SupCon loss of the local anchors.
 
     Args:
@@ -94,26 +167,57 @@ def supcon_loss_per_anchor(
         temperature (float): t. Defaults to 0.07.
         gather (bool): Contrast against the views of all ranks
             (``all_gather_with_grad``). Defaults to True.
+        pos_k (int, optional): In-batch KCL: at most ``pos_k`` positives
+            per anchor (module docstring). None (default) = all (SupCon).
+        pos_selection (str): ``'random'`` (default) or ``'topk'``, as
+            :func:`~ltcls.models.losses.kcl_loss.select_positives`.
+        variant (str): ``'v1'`` (default) or ``'v2'``, as ``KCLLoss``.
+        seed (int), step (int): Random-selection seed and step.
+        num_views (int): The N rows are ``num_views`` view-major blocks of
+            N / num_views samples (what :func:`flatten_views` returns);
+            only the canonical cross-rank order depends on it (module
+            docstring). Defaults to 1.
+        return_num_selected (bool): Also return the (N,) number of
+            positives per anchor.
 
     Returns:
         tuple(Tensor, Tensor): loss (N,) float32/float64 (0 for anchors
-        without positives) and has_pos (N,) bool.
+        without positives) and has_pos (N,) bool (and num_selected (N,)
+        long with ``return_num_selected``).
     """
     _check_inputs(features, labels, queue_keys, queue_labels, temperature)
+    _check_selection(pos_k, pos_selection, variant)
+    n = features.shape[0]
+    if int(num_views) < 1 or n % int(num_views):
+        raise ValueError(f'num_views={num_views} must be >= 1 and divide '
+                         f'the {n} rows of features')
     dtype = torch.float64 if features.dtype == torch.float64 else \
         torch.float32
     feats = features.to(dtype)
-    n = feats.shape[0]
-    if gather:
+    device = feats.device
+    rank, world = world_info() if gather else (0, 1)
+    n_samples = n // int(num_views)
+    if world > 1:
         contrast = all_gather_with_grad(feats)
         contrast_labels = concat_all_gather(labels)
-        offset = rank_offset(n, feats.device)
+        sizes = concat_all_gather(
+            torch.tensor([n_samples], device=device, dtype=torch.long))
     else:
-        contrast, contrast_labels, offset = feats, labels, 0
+        contrast, contrast_labels = feats, labels
+        sizes = torch.tensor([n_samples], device=device, dtype=torch.long)
+    total = int(sizes.sum())
+    # canonical global index of the local rows (the 1-process position)
+    row_ids = _view_major_ids(num_views, sizes[rank:rank + 1], total, device)
+    row_ids = row_ids + int(sizes[:rank].sum())
+    if world > 1 and num_views > 1:
+        # rank-major -> canonical column order (module docstring)
+        order = torch.argsort(_view_major_ids(num_views, sizes, total, device))
+        contrast = contrast.index_select(0, order)
+        contrast_labels = contrast_labels.index_select(
+            0, order.to(contrast_labels.device))
     m = contrast.shape[0]
-    self_mask = torch.zeros(n, m, dtype=torch.bool, device=feats.device)
-    idx = torch.arange(n, device=feats.device)
-    self_mask[idx, idx + offset] = True
+    self_mask = torch.zeros(n, m, dtype=torch.bool, device=device)
+    self_mask[torch.arange(n, device=device), row_ids] = True
     valid = ~self_mask
     # scale the (N, d) anchors, not the (N, M) logits; the queue block is a
     # separate product, so the (K, d) queue is never copied
@@ -125,10 +229,20 @@ def supcon_loss_per_anchor(
         contrast_labels = torch.cat(
             [contrast_labels,
              queue_labels.to(contrast_labels.device)])
-        q_valid = (queue_labels >= 0).to(feats.device)
+        q_valid = (queue_labels >= 0).to(device)
         valid = torch.cat([valid, q_valid.unsqueeze(0).expand(n, -1)], dim=1)
-    pos = (labels.view(-1, 1) == contrast_labels.view(1, -1)) & valid
-    return multi_positive_nce(logits, pos, valid)
+    pos = (labels.view(-1, 1) == contrast_labels.view(1, -1)).to(device) \
+        & valid
+    if pos_k is not None:
+        chosen = select_positives(
+            pos, pos_k, pos_selection, seed, step, row_ids=row_ids)
+        if variant == 'v2':
+            logits = logits.masked_fill(pos & ~chosen, 0.0)
+        pos = chosen
+    loss, has_pos = multi_positive_nce(logits, pos, valid)
+    if return_num_selected:
+        return loss, has_pos, pos.sum(dim=1)
+    return loss, has_pos
 
 
 def supcon_loss(features: torch.Tensor,
@@ -138,9 +252,15 @@ def supcon_loss(features: torch.Tensor,
                 temperature: float = 0.07,
                 base_temperature: Optional[float] = None,
                 gather: bool = True,
-                sample_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+                sample_weight: Optional[torch.Tensor] = None,
+                pos_k: Optional[int] = None,
+                pos_selection: str = 'random',
+                variant: str = 'v1',
+                seed: int = 0,
+                step: int = 0,
+                return_num_selected: bool = False):
     """SupCon / FCL loss averaged over the anchors with positives of the
-    global batch (see module docstring).
+    global batch (see module docstring); with ``pos_k``, in-batch KCL.
 
     Args:
         features (Tensor): (N, d) or (N, V, d) normalised embeddings.
@@ -151,13 +271,30 @@ def supcon_loss(features: torch.Tensor,
             loss by ``t / base_temperature``; None means 1.
         gather (bool): In-batch contrast over all ranks.
         sample_weight (Tensor, optional): (N,) or (N*V,) per-anchor weights.
+        pos_k, pos_selection, variant, seed, step: in-batch KCL, see
+            :func:`supcon_loss_per_anchor`.
+        return_num_selected (bool): Also return the (N*V,) number of
+            positives per anchor (view-major).
 
     Returns:
-        Tensor: scalar.
+        Tensor: scalar (and num_selected with ``return_num_selected``).
     """
+    num_views = 1 if features.dim() == 2 else features.shape[1]
     features, labels = flatten_views(features, labels)
-    loss, has_pos = supcon_loss_per_anchor(features, labels, queue_keys,
-                                           queue_labels, temperature, gather)
+    loss, has_pos, num_sel = supcon_loss_per_anchor(
+        features,
+        labels,
+        queue_keys,
+        queue_labels,
+        temperature,
+        gather,
+        pos_k=pos_k,
+        pos_selection=pos_selection,
+        variant=variant,
+        seed=seed,
+        step=step,
+        num_views=num_views,
+        return_num_selected=True)
     if sample_weight is not None:
         sample_weight = sample_weight.reshape(-1)
         if loss.numel() % max(sample_weight.numel(), 1) != 0:
@@ -171,19 +308,28 @@ def supcon_loss(features: torch.Tensor,
         loss, has_pos, sample_weight, global_average=gather)
     if base_temperature is not None:
         out = out * (temperature / base_temperature)
-    return out
+    return (out, num_sel) if return_num_selected else out
 
 
 @MODELS.register_module()
 class SupConLoss(nn.Module):
     """Supervised contrastive loss (SupCon) / FCL, in-batch across ranks,
-    optionally with labelled queue keys. See :func:`supcon_loss`.
+    optionally with labelled queue keys; with ``pos_k``, in-batch KCL (at
+    most k positives per anchor, module docstring). See
+    :func:`supcon_loss`.
 
     Args:
         temperature (float): Defaults to 0.07.
         base_temperature (float, optional): Defaults to None (factor 1).
         gather (bool): Contrast against the global batch. Defaults to True.
         loss_weight (float): Defaults to 1.0.
+        pos_k (int, optional): Positives per anchor (in-batch KCL; k = 6 in
+            the paper). Defaults to None: every same-class view (SupCon).
+        pos_selection (str): ``'random'`` (default; deterministic given
+            ``seed`` and the ``step`` passed to :meth:`forward`,
+            rank-invariant) or ``'topk'`` (the official KCL code).
+        variant (str): ``'v1'`` (default) or ``'v2'``, as ``KCLLoss``.
+        seed (int): Seed of the random selection. Defaults to 0.
 
     Shapes:
         features: (N, d) or (N, V, d); labels: (N,);
@@ -194,7 +340,11 @@ class SupConLoss(nn.Module):
                  temperature: float = 0.07,
                  base_temperature: Optional[float] = None,
                  gather: bool = True,
-                 loss_weight: float = 1.0):
+                 loss_weight: float = 1.0,
+                 pos_k: Optional[int] = None,
+                 pos_selection: str = 'random',
+                 variant: str = 'v1',
+                 seed: int = 0):
         super().__init__()
         if not float(temperature) > 0:
             raise ValueError(
@@ -202,22 +352,51 @@ class SupConLoss(nn.Module):
         if base_temperature is not None and not float(base_temperature) > 0:
             raise ValueError('SupConLoss: base_temperature must be > 0, got '
                              f'{base_temperature}')
+        _check_selection(pos_k, pos_selection, variant, 'SupConLoss')
         self.temperature = float(temperature)
         self.base_temperature = base_temperature
         self.gather = gather
         self.loss_weight = loss_weight
+        self.pos_k = pos_k
+        self.pos_selection = pos_selection
+        self.variant = variant
+        self.seed = int(seed)
 
     def forward(self,
                 features: torch.Tensor,
                 labels: torch.Tensor,
                 queue_keys: Optional[torch.Tensor] = None,
                 queue_labels: Optional[torch.Tensor] = None,
-                sample_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
-        return self.loss_weight * supcon_loss(
-            features, labels, queue_keys, queue_labels, self.temperature,
-            self.base_temperature, self.gather, sample_weight)
+                sample_weight: Optional[torch.Tensor] = None,
+                step: int = 0,
+                return_num_selected: bool = False):
+        """Returns the scalar loss, and with ``return_num_selected`` also
+        the (N*V,) number of positives per anchor. ``step`` (the training
+        iteration) changes the random positive draw of ``pos_k``."""
+        loss, num_sel = supcon_loss(
+            features,
+            labels,
+            queue_keys,
+            queue_labels,
+            self.temperature,
+            self.base_temperature,
+            self.gather,
+            sample_weight,
+            pos_k=self.pos_k,
+            pos_selection=self.pos_selection,
+            variant=self.variant,
+            seed=self.seed,
+            step=step,
+            return_num_selected=True)
+        loss = self.loss_weight * loss
+        return (loss, num_sel) if return_num_selected else loss
 
     def extra_repr(self) -> str:
-        return (f'temperature={self.temperature}, '
-                f'base_temperature={self.base_temperature}, '
-                f'gather={self.gather}, loss_weight={self.loss_weight}')
+        out = (f'temperature={self.temperature}, '
+               f'base_temperature={self.base_temperature}, '
+               f'gather={self.gather}, loss_weight={self.loss_weight}')
+        if self.pos_k is not None:
+            out += (f', pos_k={self.pos_k}, '
+                    f'pos_selection={self.pos_selection!r}, '
+                    f'variant={self.variant!r}, seed={self.seed}')
+        return out
