@@ -24,7 +24,12 @@ One backbone, two branches trained jointly (spec_hybrid.md §1-§3)::
   in **one** forward pass (one set of BN statistics, decision §9.12);
   ``separate_bn_passes=True`` runs the two branches separately;
 * inference uses the linear head only (``ContrastiveClassifier.predict`` =
-  ``ImageClassifier.predict``).
+  ``ImageClassifier.predict``);
+* DDP-exact: both branches are means over the *global* batch. L_con uses
+  ``reduce_anchor_loss``; the head's CE is a mean over the local batch, so
+  it is rescaled by ``n_local * W / n_global`` (exactly 1 when every rank
+  has the same batch size, as ``DualStreamSampler`` guarantees), so that
+  DDP's gradient average gives the global-batch mean for any split.
 
 ``feature_loss='ce'`` is the CE-CE ablation (Table 4): the feature branch
 applies the shared head's cross-entropy to its views instead of L_con.
@@ -34,10 +39,12 @@ from collections import OrderedDict
 from typing import Dict, List, Optional
 
 import torch
+import torch.distributed as dist
 from mmpretrain.structures import DataSample
 from torch import nn
 
 from ltcls.registry import MODELS
+from ltcls.models.utils.gather import world_info
 from .contrastive_classifier import (TRAINING_ONLY_PREFIXES,
                                      ContrastiveClassifier)
 
@@ -50,6 +57,19 @@ def _cfg_get(cfg, key):
     if isinstance(cfg, dict):
         return cfg.get(key, None)
     return getattr(cfg, key, None)
+
+
+def _global_mean_factor(n_local: int, device) -> float:
+    """``n_local * W / n_global``: turns a mean over this rank's batch into
+    the share of the global-batch mean that DDP's gradient average expects
+    (1.0 on one process or with equal per-rank batch sizes)."""
+    _, world = world_info()
+    if world == 1:
+        return 1.0
+    count = torch.tensor([float(n_local)], dtype=torch.float64, device=device)
+    dist.all_reduce(count)
+    total = float(count.item())
+    return n_local * world / total if total > 0 else 1.0
 
 
 @MODELS.register_module()
@@ -208,8 +228,10 @@ class HybridClassifier(ContrastiveClassifier):
             con_samples = [
                 DataSample().set_gt_label(y) for y in con_labels.unbind()
             ]
-            loss_con = self.head.loss(con_feats, con_samples)['loss']
-        loss_ce = self.head.loss(cls_feats, cls_samples)['loss']
+            loss_con = self.head.loss(con_feats, con_samples)['loss'] * \
+                _global_mean_factor(len(con_samples), cls_view.device)
+        loss_ce = self.head.loss(cls_feats, cls_samples)['loss'] * \
+            _global_mean_factor(cls_view.size(0), cls_view.device)
         alpha = self.alpha
         return dict(
             loss_con=alpha * loss_con,
