@@ -65,8 +65,9 @@ simaug_view = [
 
 # RandAugment (spec_paco.md section 4, `randcls` query view): RRC(224,
 # 0.08-1), flip, ColorJitter(0.4, 0.4, 0.4, 0) always, then timm
-# rand-n2-m10-mstd0.5 (mmpretrain's 'timm_increasing' set; its Translate
-# range 0.45 x 224 = timm's translate_const 100), fill (124, 116, 104) RGB.
+# rand-n2-m10-mstd0.5 with timm's default op set (`TimmRandAugment`, as in
+# imagenet_randaug_simaug_views.py; mmpretrain's 'timm_increasing' set is a
+# different op set), fill (124, 116, 104) RGB.
 randaug_view = [
     dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.08, 1.0)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
@@ -77,10 +78,9 @@ randaug_view = [
         saturation=0.4,
         hue=0.0),
     dict(
-        type='RandAugment',
-        policies='timm_increasing',
+        type='TimmRandAugment',
+        policies='timm',
         num_policies=2,
-        total_level=10,
         magnitude_level=10,
         magnitude_std=0.5,
         hparams=dict(pad_val=[104, 116, 124], interpolation='bicubic')),
