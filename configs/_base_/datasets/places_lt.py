@@ -1,8 +1,11 @@
 # Places-LT (Liu et al. 2019): 365 classes, 62,500 training images
 # (4,980..5 per class), 7,300 val and 36,500 test images (balanced).
 # data_root holds the split lists Places_LT_{train,val,test}.txt
-# ("data_256/a/airfield/00000001.jpg 0") and the Places365-Standard image
-# folders they refer to (or symlinks).
+# (the public OLTR / decoupling lists read "train/airfield/... 0" and
+# "val/airfield/Places365_val_00003597.jpg 0"; copies made from the 256x256
+# archive use "data_256/a/airfield/..."), and the Places365-Standard image
+# folders they refer to (or symlinks): data_root/<listed path> must exist.
+# See docs/en/data_preparation.md.
 # Eval split: test_dataloader uses the 36,500-image Places_LT_test.txt of
 # the OLTR benchmark; PaCo's code evaluates on Places_LT_val.txt (7,300)
 # instead (spec_rescom.md §5, spec_paco.md): switch ann_file to compare.
