@@ -151,6 +151,13 @@ def merge_args(cfg, args):
         add_tensorboard_backend(cfg)
 
     if args.amp is True:
+        if not torch.cuda.is_available():
+            # mmengine's AmpOptimWrapper asserts deep inside Runner.build;
+            # say it here, before anything is built.
+            raise RuntimeError(
+                '--amp needs a GPU: mmengine 0.10.7\'s AmpOptimWrapper only '
+                'trains on gpu/npu/mlu/musa devices, and CUDA is not '
+                'available here. Train without --amp on the CPU.')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 

@@ -75,3 +75,32 @@ def test_train_accepts_both_local_rank_spellings():
     a = train.parse_args([CFG, '--local-rank', '1'])
     b = train.parse_args([CFG, '--local_rank', '1'])
     assert a.local_rank == b.local_rank == 1
+
+
+def _train_module(repo_root):
+    from importlib import import_module
+    tools = osp.join(repo_root, 'tools')
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    return import_module('train')
+
+
+def test_amp_sets_amp_optim_wrapper(repo_root, monkeypatch):
+    import torch
+    from mmengine.config import Config
+    train = _train_module(repo_root)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    args = train.parse_args([CFG, '--amp'])
+    cfg = train.merge_args(Config.fromfile(osp.join(repo_root, CFG)), args)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+
+
+def test_amp_without_gpu_is_clear_error(repo_root, monkeypatch):
+    import torch
+    from mmengine.config import Config
+    train = _train_module(repo_root)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    args = train.parse_args([CFG, '--amp'])
+    with pytest.raises(RuntimeError, match='--amp needs a GPU'):
+        train.merge_args(Config.fromfile(osp.join(repo_root, CFG)), args)
