@@ -55,7 +55,7 @@ from mmengine.runner import Runner, load_checkpoint  # noqa: E402
 from ltcls.engine.hooks import dataset_class_counts  # noqa: E402
 from ltcls.evaluation.metrics.balancedness import balancedness  # noqa: E402
 from ltcls.evaluation.metrics.long_tail_accuracy import (  # noqa: E402
-    per_class_correct, shot_groups)
+    per_class_correct, shot_args_from_config, shot_groups)
 from ltcls.registry import DATASETS, MODELS  # noqa: E402
 from ltcls.utils.checkpoint import check_checkpoint_matches  # noqa: E402
 from ltcls.utils.training_state import is_training_only_key  # noqa: E402
@@ -81,23 +81,6 @@ def _loader_cfg(dataset_cfg, batch_size: int) -> dict:
         dataset=dataset_cfg,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'))
-
-
-def _shot_args(cfg) -> dict:
-    """many_thr / few_thr / few_inclusive of the config's LongTailAccuracy
-    (test evaluator first, then val)."""
-    for split in ('test', 'val'):
-        evaluator = cfg.get(f'{split}_evaluator', None) or []
-        if isinstance(evaluator, dict):
-            evaluator = evaluator.get('metrics', [evaluator])
-        for metric in evaluator:
-            if metric.get('type') == 'LongTailAccuracy':
-                return {
-                    k: metric[k]
-                    for k in ('many_thr', 'few_thr', 'few_inclusive')
-                    if k in metric
-                }
-    return {}
 
 
 @torch.no_grad()
@@ -425,7 +408,7 @@ def main(argv=None):
             logits = model.head((eval_x.to(args.device), ))
         pred = logits.argmax(dim=1).cpu()
 
-    shot_args = _shot_args(cfg)
+    shot_args = shot_args_from_config(cfg)
     if args.many_thr is not None:
         shot_args['many_thr'] = args.many_thr
     if args.few_thr is not None:

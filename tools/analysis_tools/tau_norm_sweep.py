@@ -33,7 +33,8 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner, load_checkpoint  # noqa: E402
 
 from ltcls.engine.hooks import dataset_class_counts  # noqa: E402
-from ltcls.evaluation.metrics import long_tail_accuracy  # noqa: E402
+from ltcls.evaluation.metrics import (long_tail_accuracy,  # noqa: E402
+                                     shot_args_from_config)
 from ltcls.models.heads import tau_normalize  # noqa: E402
 from ltcls.registry import DATASETS, MODELS  # noqa: E402
 from ltcls.utils.checkpoint import check_checkpoint_matches  # noqa: E402
@@ -72,22 +73,6 @@ def parse_args(argv=None):
         action=DictAction,
         help='override settings in the config, key=value pairs')
     return parser.parse_args(argv)
-
-
-def _shot_args(cfg, split: str) -> dict:
-    """many_thr / few_thr / few_inclusive of the config's LongTailAccuracy
-    (defaults otherwise)."""
-    evaluator = cfg.get(f'{split}_evaluator', None) or []
-    if isinstance(evaluator, dict):
-        evaluator = evaluator.get('metrics', [evaluator])
-    for metric in evaluator:
-        if metric.get('type') == 'LongTailAccuracy':
-            return {
-                k: metric[k]
-                for k in ('many_thr', 'few_thr', 'few_inclusive')
-                if k in metric
-            }
-    return {}
 
 
 def sweep_tau(feats: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor,
@@ -169,7 +154,7 @@ def main(argv=None):
     feats, labels = extract_features(model, dataloader, args.device)
     rows = sweep_tau(feats, labels,
                      fc.weight.detach().float().cpu(), counts, args.taus,
-                     **_shot_args(cfg, args.split))
+                     **shot_args_from_config(cfg, (args.split, )))
     if args.select not in rows[0]:
         raise KeyError(f'--select {args.select!r} is not one of '
                        f'{sorted(k for k in rows[0] if k != "tau")}')

@@ -30,7 +30,7 @@ from ltcls.registry import METRICS
 
 __all__ = [
     'shot_groups', 'per_class_correct', 'long_tail_accuracy',
-    'LongTailAccuracy'
+    'LongTailAccuracy', 'shot_args_from_config'
 ]
 
 SHOTS = ('many', 'medium', 'few')
@@ -335,3 +335,26 @@ class LongTailAccuracy(BaseMetric):
             f'LongTailAccuracy: per-class accuracies written to '
             f'{stem}.json/.csv',
             logger='current')
+
+
+def shot_args_from_config(cfg, splits: Sequence[str] = ('test', 'val')
+                          ) -> dict:
+    """``many_thr`` / ``few_thr`` / ``few_inclusive`` of the first
+    ``LongTailAccuracy`` in ``cfg``'s ``<split>_evaluator`` for ``split`` in
+    ``splits`` (in that order); ``{}`` (the metric's defaults) if none.
+
+    The analysis tools use it so that their shot groups are the ones the
+    config evaluates with.
+    """
+    for split in splits:
+        evaluator = cfg.get(f'{split}_evaluator', None) or []
+        if isinstance(evaluator, dict):
+            evaluator = evaluator.get('metrics', [evaluator])
+        for metric in evaluator:
+            if metric.get('type') == 'LongTailAccuracy':
+                return {
+                    k: metric[k]
+                    for k in ('many_thr', 'few_thr', 'few_inclusive')
+                    if k in metric
+                }
+    return {}

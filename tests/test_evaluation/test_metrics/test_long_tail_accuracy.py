@@ -151,3 +151,24 @@ def test_two_ranks_equal_one_rank(tmp_path):
     # only rank 0 computes and writes the per-class files
     assert (tmp_path / 'rank0' / 'per_class_accuracy_test.json').exists()
     assert not (tmp_path / 'rank1').exists()
+
+
+def test_shot_args_from_config():
+    from mmengine.config import Config
+
+    from ltcls.evaluation.metrics import shot_args_from_config
+    cfg = Config(
+        dict(
+            val_evaluator=dict(
+                type='LongTailAccuracy', many_thr=60, few_thr=20),
+            test_evaluator=[
+                dict(type='Accuracy'),
+                dict(type='LongTailAccuracy', many_thr=50, few_thr=10,
+                     few_inclusive=True)
+            ]))
+    assert shot_args_from_config(cfg) == dict(
+        many_thr=50, few_thr=10, few_inclusive=True)
+    assert shot_args_from_config(cfg, ('val', )) == dict(
+        many_thr=60, few_thr=20)
+    assert shot_args_from_config(Config(dict(val_evaluator=dict(
+        type='Accuracy')))) == {}
