@@ -98,7 +98,9 @@ class PaCo(ContrastiveClassifier):
             ReLU-Linear, ``ProjectionMLP(norm_cfg=dict(type='BN1d'))``).
         head (dict): Linear classifier = the centers (``LinearClsHead``).
         neck (dict): Defaults to ``GlobalAveragePooling``.
-        loss (dict): ``PaCoLoss`` config.
+        loss (dict): ``PaCoLoss`` config, or any loss with its call
+            signature (``MultiTaskContrastiveLoss``: the multi-task
+            baselines and MoCo-SupCon, spec_paco.md §2.9).
         queue_len (int): Queue slots (8192; 1024 on CIFAR).
         feat_dim (int): Embedding dim d (128; 32 on CIFAR).
         momentum (float, optional): EMA weight of the online encoder,
@@ -187,7 +189,8 @@ class PaCo(ContrastiveClassifier):
             data_samples (list[DataSample]): With ``gt_label``.
 
         Returns:
-            dict: ``loss_paco``.
+            dict: ``loss_paco``, or the loss module's own dict of terms
+            (``MultiTaskContrastiveLoss``: ``loss_cls``, ``loss_con``).
         """
         view_q, view_k = self.split_views(inputs)[:2]
         labels = self.get_gt_labels(data_samples).to(view_q.device)
@@ -222,4 +225,5 @@ class PaCo(ContrastiveClassifier):
             queue_labels,
             num_samples=n)
         self.queue.enqueue(enqueue, labels)
-        return dict(loss_paco=loss)
+        # a loss module may return named terms (MultiTaskContrastiveLoss)
+        return dict(loss) if isinstance(loss, dict) else dict(loss_paco=loss)

@@ -12,3 +12,4 @@ from .contrast_blocks import *  # noqa: F401,F403
 from .paco_loss import *  # noqa: F401,F403
 from .rescom_loss import *  # noqa: F401,F403
 from .sbcl_loss import *  # noqa: F401,F403
+from .multitask_loss import *  # noqa: F401,F403
