@@ -295,7 +295,7 @@ class MoCoSBCL(SubclassStateMixin, ContrastiveClassifier):
     loss is ``warmup_loss`` (KCL, k = 6, tau = 0.07) over [own key, queue];
     afterwards ``sbcl_loss`` (``SBCLQueueLoss``). Keys are enqueued with
     their class and current subclass id (subclass -1 during the warm-up;
-    stored shifted by +1 because the queue reserves -1 for empty slots).
+    the queue marks empty slots by class -1 only).
 
     Args:
         backbone (dict): ResNet-50.
@@ -369,15 +369,13 @@ class MoCoSBCL(SubclassStateMixin, ContrastiveClassifier):
         (subclass). Cloned: enqueue writes the buffers in place."""
         keys = self.queue.keys.clone().detach()
         labels = self.queue.labels.clone()
-        cls = labels[:, 0]
-        sub = torch.where(cls >= 0, labels[:, 1] - 1, torch.full_like(cls, -1))
-        return keys, cls, sub
+        return keys, labels[:, 0], labels[:, 1]
 
     def _enqueue(self, keys: torch.Tensor, labels: torch.Tensor,
                  sub: Optional[torch.Tensor]) -> None:
         if sub is None:
             sub = torch.full_like(labels, -1)
-        self.queue.enqueue(keys, torch.stack([labels, sub + 1], dim=1))
+        self.queue.enqueue(keys, torch.stack([labels, sub], dim=1))
 
     @torch.no_grad()
     def fill_queue(self, inputs, data_samples: Sequence[DataSample]) -> None:

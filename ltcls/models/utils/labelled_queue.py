@@ -81,7 +81,9 @@ class LabelledQueue(nn.Module):
 
         Args:
             keys (Tensor): (B, d), normalised here again for safety.
-            labels (Tensor): (B,) or (B, num_label_fields), all >= 0.
+            labels (Tensor): (B,) or (B, num_label_fields). The class
+                label (first field) must be >= 0; extra fields may be -1
+                (no value).
         """
         if keys.dim() != 2 or keys.shape[1] != self.dim:
             raise ValueError(f'keys must be (B, {self.dim}), got '
@@ -94,9 +96,13 @@ class LabelledQueue(nn.Module):
         if tuple(labels.shape) != expected:
             raise ValueError(f'labels must have shape {expected}, got '
                              f'{tuple(labels.shape)}')
-        if (labels < 0).any():
-            raise ValueError('labels enqueued must be >= 0 (-1 marks empty '
-                             'slots)')
+        cls = labels if labels.dim() == 1 else labels[:, 0]
+        if (cls < 0).any():
+            raise ValueError('class labels enqueued must be >= 0 (-1 marks '
+                             'empty slots)')
+        if labels.dim() == 2 and (labels[:, 1:] < EMPTY).any():
+            raise ValueError('extra label fields must be >= -1 (-1: no '
+                             'value, e.g. not clustered yet)')
         if self.gather:
             keys = concat_all_gather(keys.detach())
             labels = concat_all_gather(labels)

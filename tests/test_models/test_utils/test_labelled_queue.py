@@ -131,3 +131,17 @@ def test_two_process_queue_equals_single_process():
         torch.testing.assert_close(res['keys'], single.keys)
         assert torch.equal(res['labels'], single.labels)
         assert int(res['ptr']) == int(single.ptr)
+
+
+def test_extra_label_fields_may_be_minus_one():
+    """Only the class field marks empty slots; an extra field (e.g. SBCL's
+    subclass id before the first clustering) may be -1, not below."""
+    q = LabelledQueue(4, 2, num_label_fields=2)
+    q.enqueue(torch.randn(2, 2), torch.tensor([[0, -1], [1, 3]]))
+    keys, labels = q.get()
+    assert labels.tolist() == [[0, -1], [1, 3], [-1, -1], [-1, -1]]
+    assert q.valid_mask().tolist() == [True, True, False, False]
+    with pytest.raises(ValueError, match='class labels enqueued must be'):
+        q.enqueue(torch.randn(1, 2), torch.tensor([[-1, 0]]))
+    with pytest.raises(ValueError, match='extra label fields must be >= -1'):
+        q.enqueue(torch.randn(1, 2), torch.tensor([[0, -2]]))
