@@ -16,6 +16,13 @@ Per step (spec_rescom.md §2.7, §9 "Algorithm"):
    per-class FIFO queues: view 1 in the official code, view 2 in Algorithm 1
    (``enqueue_view=None`` picks it from the loss ``variant``).
 
+``queue_type='fifo'`` (the "original queue" of the queue-type ablation,
+paper Fig. 3 / spec §7) replaces the class-balanced queue by one global
+:class:`~ltcls.models.utils.LabelledQueue` of the same total size ``K * Q``:
+keys are written in batch order, oldest out, so the queue follows the
+long-tailed label distribution. Both queues expose ``keys`` and ``labels``
+(-1 = empty slot), so the loss and the mining are unchanged.
+
 No momentum encoder. Inference is ``ImageClassifier``'s (backbone -> GAP ->
 head), so the checkpoint evaluates as a plain classifier after dropping
 ``projector.*`` and ``queue.*``.
@@ -26,11 +33,14 @@ import torch
 from mmpretrain.structures import DataSample
 
 from ltcls.models.utils.class_balanced_queue import ClassBalancedQueue
+from ltcls.models.utils.labelled_queue import LabelledQueue
 from ltcls.registry import MODELS
 from .contrastive_classifier import ContrastiveClassifier
 from .paco import freeze_conv_weights
 
-__all__ = ['ResCom']
+__all__ = ['ResCom', 'RESCOM_QUEUE_TYPES']
+
+RESCOM_QUEUE_TYPES = ('class_balanced', 'fifo')
 
 
 @MODELS.register_module()
@@ -47,6 +57,12 @@ class ResCom(ContrastiveClassifier):
         queue_size_per_cls (int): Q. Defaults to 8 (official builder).
         feat_dim (int): d (128; 32 on CIFAR).
         queue_init (str): ``'random'`` (official, default) or ``'empty'``.
+            ``queue_type='fifo'`` supports ``'empty'`` only.
+        queue_type (str): ``'class_balanced'`` (default, ResCom: ``K``
+            per-class FIFOs of ``Q`` keys) or ``'fifo'`` (ablation: one
+            global FIFO of ``K * Q`` keys with their labels, long-tailed
+            like the data). With ``'fifo'``, ``num_pos`` / ``num_neg`` may
+            be up to ``K * Q`` (an anchor's positive count varies).
         enqueue_view (int, optional): 0 or 1; None: 0 for the ``'code'``
             loss variant, 1 for ``'paper'``.
         trainable_conv (Sequence[str], optional): Keep only these backbone
@@ -63,6 +79,7 @@ class ResCom(ContrastiveClassifier):
                  queue_size_per_cls: int = 8,
                  feat_dim: int = 128,
                  queue_init: str = 'random',
+                 queue_type: str = 'class_balanced',
                  enqueue_view: Optional[int] = None,
                  trainable_conv: Optional[Sequence[str]] = None,
                  pretrained: Optional[str] = None,
@@ -89,20 +106,39 @@ class ResCom(ContrastiveClassifier):
         self.num_classes = num_classes
         self.loss_module = MODELS.build(loss) if isinstance(loss,
                                                             dict) else loss
-        self.queue = ClassBalancedQueue(
-            num_classes, queue_size_per_cls, feat_dim, init=queue_init)
-        q = self.queue.size_per_class
+        if queue_type not in RESCOM_QUEUE_TYPES:
+            raise ValueError(f'ResCom: queue_type must be one of '
+                             f'{RESCOM_QUEUE_TYPES}, got {queue_type!r}')
+        self.queue_type = queue_type
         num_pos = getattr(self.loss_module, 'num_pos', None)
         num_neg = getattr(self.loss_module, 'num_neg', None)
-        if num_pos is not None and num_pos > q:
+        if queue_type == 'class_balanced':
+            self.queue = ClassBalancedQueue(
+                num_classes, queue_size_per_cls, feat_dim, init=queue_init)
+            q = self.queue.size_per_class
+            max_pos, max_neg = q, (num_classes - 1) * q
+            pos_msg = f'only queue_size_per_cls={q} keys per class'
+            neg_msg = f'the queue holds only (K - 1) * Q = {max_neg} ' \
+                'other-class keys'
+        else:
+            if queue_init != 'empty':
+                raise ValueError('ResCom: queue_type="fifo" needs '
+                                 f'queue_init="empty", got {queue_init!r}')
+            if isinstance(queue_size_per_cls, bool) or \
+                    int(queue_size_per_cls) != queue_size_per_cls or \
+                    queue_size_per_cls < 1:
+                raise ValueError('ResCom: queue_size_per_cls must be a '
+                                 f'positive int, got {queue_size_per_cls!r}')
+            length = num_classes * int(queue_size_per_cls)
+            self.queue = LabelledQueue(length, feat_dim)
+            max_pos = max_neg = length
+            pos_msg = neg_msg = f'the FIFO queue holds only {length} keys'
+        if num_pos is not None and num_pos > max_pos:
             raise ValueError(f'ResCom: num_pos={num_pos} hard positives per '
-                             f'anchor but only queue_size_per_cls={q} keys '
-                             'per class')
-        if num_neg is not None and num_neg > (num_classes - 1) * q:
-            raise ValueError(
-                f'ResCom: num_neg={num_neg} hard negatives per anchor but '
-                f'the queue holds only (K - 1) * Q = {(num_classes - 1) * q} '
-                'other-class keys')
+                             f'anchor but {pos_msg}')
+        if num_neg is not None and num_neg > max_neg:
+            raise ValueError(f'ResCom: num_neg={num_neg} hard negatives per '
+                             f'anchor but {neg_msg}')
         if enqueue_view is None:
             enqueue_view = 1 if getattr(self.loss_module, 'variant',
                                         'code') == 'paper' else 0

@@ -128,3 +128,91 @@ def test_errors():
         _build(queue_init='zeros')
     with pytest.raises(ValueError, match='num_classes'):
         _build(head=dict(type='LinearClsHead', num_classes=0, in_channels=64))
+
+
+def _reference_no_mining_loss(scores, z, labels, queue_keys, queue_labels,
+                              counts, beta, tau, lam):
+    """Independent float64 reference of the official-code ResCom loss when
+    mining keeps every queue key: per-anchor loop over [in-batch others |
+    all filled queue slots], SiamBS over both views' rows."""
+    scores, z, queue_keys = (t.double() for t in (scores, z, queue_keys))
+    counts = torch.tensor(counts, dtype=torch.float64)
+    n = labels.numel()
+    log_prior = torch.log(counts / counts.sum())
+    all_labels = labels.repeat(2)
+    loss_cls = sum(-torch.log_softmax(scores[r] + log_prior, 0)[all_labels[r]]
+                   for r in range(2 * n)) / (2 * n)
+    eff = (1 - beta**counts) / (1 - beta)
+    weight = eff.mean() / eff
+    filled = [j for j in range(queue_labels.numel()) if queue_labels[j] >= 0]
+    total = 0.0
+    for a in range(2 * n):
+        cols, pos = [], []
+        for j in range(2 * n):
+            if j != a:
+                cols.append(z[a] @ z[j] / tau)
+                pos.append(bool(all_labels[j] == all_labels[a]))
+        for j in filled:
+            cols.append(z[a] @ queue_keys[j] / tau)
+            pos.append(bool(queue_labels[j] == all_labels[a]))
+        logits = torch.stack(cols)
+        log_prob = logits - torch.logsumexp(logits, 0)
+        pos = torch.tensor(pos)
+        total = total + weight[all_labels[a]] * -log_prob[pos].mean()
+    return loss_cls, lam * total / (2 * n)
+
+
+def test_fifo_queue_ablation_matches_reference():
+    """queue_type='fifo' (the "original queue" of paper Fig. 3): one global
+    FIFO of K * Q labelled keys; with num_pos = num_neg = K * Q nothing is
+    mined away, so the loss is class-balanced SupCon over the whole queue
+    (Eq. 2 + the official in-batch block), checked in float64."""
+    length = 4 * 3
+    model = _build(
+        queue_type='fifo',
+        queue_init='empty',
+        loss=dict(
+            type='ResComLoss',
+            num_pos=length,
+            num_neg=length,
+            effective_num_beta=0.9,
+            class_counts=COUNTS)).double()
+    assert model.queue.length == length
+    assert model.queue.num_filled() == 0
+    batches = [_batch(seed=1), _batch(seed=2)]
+    for step, (views, labels, samples) in enumerate(batches):
+        views = [v.double() for v in views]
+        ref = copy.deepcopy(model)
+        old_keys, old_labels = (t.clone() for t in model.queue.get())
+        out = model.loss(views, samples)
+        feats = ref.extract_feat(torch.cat(views))
+        scores = ref.head.fc(feats[-1])
+        z = F.normalize(ref.projector(feats)[0], dim=1)
+        exp_cls, exp_con = _reference_no_mining_loss(scores, z, labels,
+                                                     old_keys, old_labels,
+                                                     COUNTS, 0.9, 0.2, 0.5)
+        torch.testing.assert_close(
+            out['loss_cls'], exp_cls, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(
+            out['loss_con'], exp_con, atol=1e-6, rtol=1e-6)
+        # FIFO write of view 1, in batch order, whatever the class
+        slots = slice(6 * step, 6 * step + 6)
+        torch.testing.assert_close(
+            model.queue.keys[slots], z[:6].detach(), atol=1e-12, rtol=0)
+        assert model.queue.labels[slots].tolist() == labels.tolist()
+        assert int(model.queue.ptr) == (6 * step + 6) % length
+    # the queue is long-tailed like the batches: class 0 fills 8 of 12
+    assert model.queue.labels.tolist().count(0) == 8
+
+
+def test_fifo_queue_errors():
+    with pytest.raises(ValueError, match='queue_type'):
+        _build(queue_type='reversed')
+    with pytest.raises(ValueError, match='queue_init'):
+        _build(queue_type='fifo')  # default init is 'random'
+    with pytest.raises(ValueError, match='num_neg'):
+        _build(
+            queue_type='fifo',
+            queue_init='empty',
+            loss=dict(
+                type='ResComLoss', num_pos=1, num_neg=13, class_counts=COUNTS))
