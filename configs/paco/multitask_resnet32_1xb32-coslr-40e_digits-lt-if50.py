@@ -5,7 +5,8 @@
 # (spec_paco.md §2.9): Balanced Softmax on the classifier + 0.05 x SupCon
 # over the bank (own softmax, no centers), each anchor's SupCon term times
 # the effective-number weight mean(E) / E_y, beta 0.999.
-#   python tools/train.py configs/paco/multitask_resnet32_1xb32-coslr-40e_digits-lt-if50.py
+#   python tools/train.py \
+#       configs/paco/multitask_resnet32_1xb32-coslr-40e_digits-lt-if50.py
 _base_ = './paco_resnet32_1xb32-coslr-40e_digits-lt-if50.py'
 
 model = dict(
