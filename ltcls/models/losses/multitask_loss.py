@@ -45,7 +45,6 @@ as in PaCoLoss). Both reductions use the anchor count of the *global* batch
 run whenever the bank is the same. ``forward`` returns
 ``dict(loss_cls=..., loss_con=...)`` (already weighted; their sum is L).
 """
-import math
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -57,6 +56,7 @@ from ltcls.registry import MODELS
 from .class_prior import ClassCountsMixin, CountsType, offset_cross_entropy
 from .contrast_blocks import compute_dtype_of, in_batch_block, memory_block
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
+from .utils import check_number
 
 __all__ = [
     'multitask_supcon_per_anchor', 'multitask_contrastive_loss',
@@ -67,16 +67,7 @@ MULTITASK_CLS_LOSSES = ('ce', 'balanced_softmax')
 
 
 def _number(name: str, value, allow_zero: bool = True) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f'MultiTaskContrastiveLoss: {name} must be a '
-                        f'number, got {value!r}') from None
-    ok = value >= 0 if allow_zero else value > 0
-    if not (ok and math.isfinite(value)):
-        raise ValueError(f'MultiTaskContrastiveLoss: {name} must be '
-                         f'{">= 0" if allow_zero else "> 0"}, got {value}')
-    return value
+    return check_number('MultiTaskContrastiveLoss', name, value, allow_zero)
 
 
 def _check_labels(name: str, labels: torch.Tensor, rows: int) -> None:

@@ -51,21 +51,13 @@ from ltcls.registry import MODELS
 from .class_prior import ClassCountsMixin, CountsType
 from .contrast_blocks import compute_dtype_of, in_batch_block, memory_block
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
+from .utils import check_number
 
 __all__ = ['paco_loss_per_anchor', 'paco_loss', 'PaCoLoss']
 
 
 def _check_positive(name: str, value, allow_zero: bool = False) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f'PaCoLoss: {name} must be a number, got '
-                        f'{value!r}') from None
-    ok = value >= 0 if allow_zero else value > 0
-    if not (ok and math.isfinite(value)):
-        raise ValueError(f'PaCoLoss: {name} must be '
-                         f'{">= 0" if allow_zero else "> 0"}, got {value}')
-    return value
+    return check_number('PaCoLoss', name, value, allow_zero)
 
 
 def paco_loss_per_anchor(
