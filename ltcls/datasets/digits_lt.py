@@ -8,7 +8,7 @@ forms the pool from which the long-tailed training split takes the first
 ``n_i`` images of each class (the CIFAR-LT protocol), with
 ``n_i = int(n_max * IF ** (-i / 9))`` and ``n_max`` the smallest pool size.
 """
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 from mmpretrain.datasets.base_dataset import BaseDataset

@@ -125,7 +125,6 @@ def psc_anchor_loss(features: torch.Tensor,
         torch.float32
     z = F.normalize(features.to(dtype), dim=1)
     p = F.normalize(prototypes.to(dtype), dim=2)
-    n = z.size(0)
     # (N, C * M): class-major columns, column c * M + k is prototype k of c
     logits = z @ p.reshape(num_classes * num_protos, dim).t() / temperature
     valid = labels >= 0

@@ -28,7 +28,7 @@ the selected entries; the keys never get a gradient. No
 ``K x (K - 1) Q`` index buffer is built (the official code's ``neg_index``
 needs 4.2 GB for iNaturalist, spec §2.9).
 """
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F

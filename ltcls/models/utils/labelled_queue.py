@@ -8,7 +8,7 @@ labels (and sometimes more ids, e.g. SBCL's subclass ids) next to each key,
 an explicit "empty" marker, and wrap-around for any batch size. This module
 is that piece, reusable by every algorithm.
 """
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ltcls.models.losses import multi_positive_nce
-from ltcls.models.losses.psc_loss import PSCLoss, psc_anchor_loss, psc_loss
+from ltcls.models.losses.psc_loss import PSCLoss, psc_loss
 from ltcls.registry import MODELS
 from ltcls.testing import run_distributed
 
