@@ -29,7 +29,9 @@ import torch
 from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
                                        rank_offset)
 
-__all__ = ['in_batch_block', 'memory_block', 'compute_dtype_of']
+__all__ = [
+    'in_batch_block', 'memory_block', 'sample_bank', 'compute_dtype_of'
+]
 
 Block = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -160,3 +162,31 @@ def memory_block(anchors: torch.Tensor, anchor_labels: torch.Tensor,
     valid = (qlab >= 0).view(1, -1).expand(anchors.shape[0], -1)
     pos = (anchor_labels.view(-1, 1) == qlab.view(1, -1)) & valid
     return logits, pos, valid
+
+
+def sample_bank(anchors: torch.Tensor,
+                labels: torch.Tensor,
+                temperature: float,
+                keys: Optional[torch.Tensor] = None,
+                key_labels: Optional[torch.Tensor] = None,
+                queue_keys: Optional[torch.Tensor] = None,
+                queue_labels: Optional[torch.Tensor] = None,
+                gather_bank: bool = False,
+                group_size: Optional[int] = None,
+                num_samples: Optional[int] = None) -> Block:
+    """The sample bank of PaCo and its multi-task baselines: the in-batch
+    block (:func:`in_batch_block`) followed, if ``queue_keys`` is given, by
+    the queue block (:func:`memory_block`), concatenated along columns.
+
+    Returns:
+        tuple(Tensor, Tensor, Tensor): logits, pos, valid, each (A, M).
+    """
+    blocks = [
+        in_batch_block(anchors, labels, temperature, keys, key_labels,
+                       gather_bank, group_size, num_samples)
+    ]
+    if queue_keys is not None:
+        blocks.append(
+            memory_block(anchors, labels, queue_keys, queue_labels,
+                         temperature))
+    return tuple(torch.cat([b[i] for b in blocks], dim=1) for i in range(3))

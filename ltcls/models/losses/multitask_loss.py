@@ -54,7 +54,7 @@ from ltcls.models.utils.effective_num import effective_num_weights
 from ltcls.models.utils.gather import concat_all_gather
 from ltcls.registry import MODELS
 from .class_prior import ClassCountsMixin, CountsType, offset_cross_entropy
-from .contrast_blocks import compute_dtype_of, in_batch_block, memory_block
+from .contrast_blocks import compute_dtype_of, sample_bank
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
 from .utils import check_number
 
@@ -122,17 +122,9 @@ def multitask_supcon_per_anchor(
     if not float(temperature) > 0:
         raise ValueError(f'temperature must be > 0, got {temperature}')
     dtype = compute_dtype_of(anchors)
-    blocks = [
-        in_batch_block(anchors, labels, temperature, keys, key_labels,
-                       gather_bank, group_size, num_samples)
-    ]
-    if queue_keys is not None:
-        blocks.append(
-            memory_block(anchors, labels, queue_keys, queue_labels,
-                         temperature))
-    logits = torch.cat([b[0] for b in blocks], dim=1)
-    pos = torch.cat([b[1] for b in blocks], dim=1)
-    valid = torch.cat([b[2] for b in blocks], dim=1)
+    logits, pos, valid = sample_bank(anchors, labels, temperature, keys,
+                                     key_labels, queue_keys, queue_labels,
+                                     gather_bank, group_size, num_samples)
     if log_prior is not None:
         # column labels in in_batch_block's order: [anchors; keys], each
         # gathered over the ranks with gather_bank

@@ -49,7 +49,7 @@ from torch import nn
 
 from ltcls.registry import MODELS
 from .class_prior import ClassCountsMixin, CountsType
-from .contrast_blocks import compute_dtype_of, in_batch_block, memory_block
+from .contrast_blocks import compute_dtype_of, sample_bank
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
 from .utils import check_number
 
@@ -142,17 +142,9 @@ def paco_loss_per_anchor(
         onehot = onehot * (1 - s) + (1 - onehot) * (s / max(n_cls - 1, 1))
     w_c = center_weight * onehot
 
-    blocks = [
-        in_batch_block(anchors, labels, temperature, keys, key_labels,
-                       gather_bank, group_size, num_samples)
-    ]
-    if queue_keys is not None:
-        blocks.append(
-            memory_block(anchors, labels, queue_keys, queue_labels,
-                         temperature))
-    v = torch.cat([b[0] for b in blocks], dim=1)
-    pos = torch.cat([b[1] for b in blocks], dim=1)
-    valid = torch.cat([b[2] for b in blocks], dim=1)
+    v, pos, valid = sample_bank(anchors, labels, temperature, keys,
+                                key_labels, queue_keys, queue_labels,
+                                gather_bank, group_size, num_samples)
     log_gamma = math.log(denominator_weight)
     if log_gamma != 0.0:
         v = v + log_gamma
