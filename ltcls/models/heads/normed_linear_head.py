@@ -7,8 +7,9 @@ L2-normalised class weights: ``z_j = <x / ||x||, w_j / ||w_j||>`` in
 [-1, 1], no bias. The LDAM loss scales them by ``s``; BCL's cosine
 classifier (github.com/FlamieZhu/Balanced-Contrastive-Learning
 ``models/resnext.py``) scales them inside the classifier (``scale=30``).
-mmpretrain's ``ArcFaceClsHead`` also normalises, but it applies its own margin and scale
-inside the head, so it cannot be combined with LDAM's per-class margins.
+mmpretrain's ``ArcFaceClsHead`` also normalises, but it applies its own
+margin and scale inside the head, so it cannot be combined with LDAM's
+per-class margins.
 """
 from typing import Optional, Tuple
 
