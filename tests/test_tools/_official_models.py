@@ -72,6 +72,25 @@ def randomize_(model: nn.Module, generator: torch.Generator) -> nn.Module:
     return model
 
 
+@torch.no_grad()
+def calibrate_bn_(model: nn.Module, images: torch.Tensor) -> nn.Module:
+    """Set the encoder BN running statistics to those of ``images`` (one
+    train-mode forward with cumulative averages), so that the random
+    network's output depends on its input; leaves ``model`` in eval mode.
+    The BN1d of the MLPs (not on the inference path) keep their random
+    statistics."""
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    model(images)
+    for m in bns:
+        m.momentum = 0.1
+        m.num_batches_tracked.fill_(1234)
+    return model.eval()
+
+
 class PaCoReference(nn.Module):
     """``LT/moco/builder.py`` / ``Full-ImageNet/moco/builder.py`` layout:
     ``encoder_q`` with the MLP in ``fc`` (Linear - BN1d - ReLU - Linear),
@@ -188,7 +207,9 @@ def convert_and_compare(tmp_path, main, config, reference, arch,
 
     register_all_modules()
     g = torch.Generator().manual_seed(seed)
-    randomize_(reference, g).eval()
+    randomize_(reference, g)
+    calibrate_bn_(reference,
+                  torch.randn(4, 3, size, size, generator=g))
     official = official_checkpoint(reference, arch)
     src = str(tmp_path / 'official.pth.tar')
     dst = str(tmp_path / 'converted.pth')
