@@ -205,3 +205,72 @@ def test_not_a_state_dict(tmp_path, r50):
         convert_checkpoint(str(tmp_path / 'nope.pth'), R50_LT,
                            str(tmp_path / 'c.pth'), paco_to_ltcls.PACO_RULES,
                            'test', model=model)
+
+
+def test_tools_test_end_to_end_reproduces_the_official_predictions(tmp_path):
+    """tools/test.py with the released config and the converted file, on a
+    4-image stand-in of ImageNet-LT: labels are chosen so that the official
+    model (torchvision transform + official-layout reference) gets exactly
+    images 0 and 1 right (its argmax) and 2 and 3 wrong (its argmin), so
+    top-1 must be 50.0 if preprocessing, weights and head all match."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+    from torchvision import transforms
+
+    from _tools_testutils import run_tool
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(3)
+    ref = randomize_(PaCoReference('resnet50', 1000), g)
+    from _official_models import calibrate_bn_
+    calibrate_bn_(ref, torch.randn(4, 3, 224, 224, generator=g))
+    src, dst = tmp_path / 'o.pth.tar', tmp_path / 'c.pth'
+    torch.save(official_checkpoint(ref, 'resnet50'), src)
+    paco_to_ltcls.main([R50_LT, str(src), str(dst)])
+
+    root = tmp_path / 'ImageNet_LT'
+    (root / 'val').mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    official_tf = transforms.Compose([
+        transforms.Resize(256),
+        transforms.CenterCrop(224),
+        transforms.ToTensor(),
+        transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    ])
+    lines = []
+    for i, (h, w) in enumerate([(300, 400), (256, 256), (500, 320),
+                                (280, 290)]):
+        img = rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8)
+        Image.fromarray(img).resize((w, h), Image.BILINEAR).save(
+            root / 'val' / f'{i}.jpg', quality=92)
+        with torch.no_grad():
+            logits = ref(official_tf(
+                Image.open(root / 'val' / f'{i}.jpg').convert('RGB'))[None])
+        label = int(logits.argmax()) if i < 2 else int(logits.argmin())
+        lines.append(f'val/{i}.jpg {label}')
+    (root / 'ImageNet_LT_test.txt').write_text('\n'.join(lines) + '\n')
+    # the class counts (ClassCountsHook, many / medium / few) need every
+    # class in the train list; its images are never read in a test run
+    (root / 'ImageNet_LT_train.txt').write_text(''.join(
+        f'train/{c}.jpg {c}\n' for c in range(1000)))
+    out = tmp_path / 'metrics.json'
+    opts = [
+        f'{k}.dataset.data_root={root}'
+        for k in ('train_dataloader', 'test_dataloader')
+    ] + [
+        'test_dataloader.batch_size=2', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False'
+    ]
+    run_tool([
+        'tools/test.py', R50_LT,
+        str(dst), '--work-dir',
+        str(tmp_path / 'work'), '--out',
+        str(out), '--cfg-options'
+    ] + opts, cwd=REPO)
+    metrics = json.loads(out.read_text())
+    top1 = [v for k, v in metrics.items() if k.endswith('top1')]
+    assert top1 == [50.0], metrics
