@@ -274,3 +274,16 @@ def test_tools_test_end_to_end_reproduces_the_official_predictions(tmp_path):
     metrics = json.loads(out.read_text())
     top1 = [v for k, v in metrics.items() if k.endswith('top1')]
     assert top1 == [50.0], metrics
+
+
+def test_bare_state_dict_without_wrapper_gives_the_same_file(tmp_path, r50):
+    """A bare state dict (no ``state_dict`` field, no ``module.``) converts
+    to the same tensors as the DDP-saved file."""
+    model, ckpt = r50
+    full = _convert(tmp_path, model, ckpt)['state_dict']
+    bare = {k[len('module.'):]: v for k, v in ckpt['state_dict'].items()}
+    out = _convert(tmp_path, model, bare)
+    assert out['meta']['source_fields'] == []
+    assert list(out['state_dict']) == list(full)
+    for key, value in full.items():
+        assert torch.equal(out['state_dict'][key], value), key
