@@ -133,3 +133,38 @@ def test_config_exists_and_loads(config):
     assert config.startswith('configs/') and config.endswith('.py'), config
     cfg = Config.fromfile(path)
     assert 'model' in cfg, f'{config} defines no model'
+
+
+def test_converted_models():
+    """mmpretrain's ``Converted From`` convention for the released models of
+    other codebases (``*_released`` configs): ``Code`` is the official
+    repository, ``Weights`` (when the official README gives one) the
+    official download; their ``Results`` are the authors' figures and must
+    say so (``Source``), and every released config has such an entry."""
+    entries = set()
+    for rel, model in _models():
+        name = model['Name']
+        conv = model.get('Converted From')
+        if name.endswith('_released'):
+            assert conv, f'{rel}: {name} has no `Converted From`'
+        if conv is None:
+            continue
+        entries.add(model['Config'])
+        assert set(conv) <= {'Weights', 'Code'}, (rel, name, conv)
+        assert str(conv.get('Code', '')).startswith('https://github.com/'), \
+            f'{rel}: {name}: Converted From Code must be the repository URL'
+        weights = conv.get('Weights')
+        assert weights is None or str(weights).startswith('https://'), \
+            f'{rel}: {name}: Converted From Weights must be a URL'
+        for res in model.get('Results') or []:
+            assert "authors' figures" in str(res.get('Source', '')), (
+                f'{rel}: {name}: a converted model reports the authors\' '
+                'figures; say so in Results[].Source')
+    released = {
+        osp.relpath(p, REPO).replace(osp.sep, '/')
+        for p in glob.glob(
+            osp.join(REPO, 'configs', '**', '*_released.py'), recursive=True)
+    }
+    assert released == entries, (
+        f'released configs without a metafile entry: '
+        f'{sorted(released - entries)}')

@@ -4,9 +4,12 @@ github.com/kaidic/LDAM-DRW ``models/resnet_cifar.py``).
 
 The logits are cosines between the L2-normalised feature and the
 L2-normalised class weights: ``z_j = <x / ||x||, w_j / ||w_j||>`` in
-[-1, 1], no bias. The LDAM loss scales them by ``s``. mmpretrain's
-``ArcFaceClsHead`` also normalises, but it applies its own margin and scale
-inside the head, so it cannot be combined with LDAM's per-class margins.
+[-1, 1], no bias. The LDAM loss scales them by ``s``; BCL's cosine
+classifier (github.com/FlamieZhu/Balanced-Contrastive-Learning
+``models/resnext.py``) scales them inside the classifier (``scale=30``).
+mmpretrain's ``ArcFaceClsHead`` also normalises, but it applies its own
+margin and scale inside the head, so it cannot be combined with LDAM's
+per-class margins.
 """
 from typing import Optional, Tuple
 
@@ -45,18 +48,21 @@ class NormedLinearClsHead(ClsHead):
     Args:
         num_classes (int): Number of classes C.
         in_channels (int): Feature dimension D.
+        scale (float): Factor applied to the cosines, > 0. Defaults to 1
+            (LDAM: the loss scales them); BCL uses 30.
         init_cfg (dict, optional): Defaults to None: the weights are drawn
             from U(-1, 1) as in the reference code (their norm does not
             matter since they are normalised in ``forward``).
         **kwargs: ``loss``, ``topk``, ``cal_acc`` of ``ClsHead``.
 
     Shapes:
-        feats[-1]: (N, D) -> cls_score (N, C) in [-1, 1].
+        feats[-1]: (N, D) -> cls_score (N, C) in [-scale, scale].
     """
 
     def __init__(self,
                  num_classes: int,
                  in_channels: int,
+                 scale: float = 1.0,
                  init_cfg: Optional[dict] = None,
                  **kwargs):
         super().__init__(init_cfg=init_cfg, **kwargs)
@@ -68,8 +74,12 @@ class NormedLinearClsHead(ClsHead):
                 or in_channels <= 0:
             raise ValueError(f'in_channels={in_channels!r} must be a '
                              'positive integer')
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) \
+                or not scale > 0:
+            raise ValueError(f'scale={scale!r} must be a positive number')
         self.num_classes = num_classes
         self.in_channels = in_channels
+        self.scale = float(scale)
         self.fc = nn.Linear(in_channels, num_classes, bias=False)
         with torch.no_grad():
             self.fc.weight.uniform_(-1, 1)
@@ -78,4 +88,6 @@ class NormedLinearClsHead(ClsHead):
         return feats[-1]
 
     def forward(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
-        return normed_linear(self.pre_logits(feats), self.fc.weight)
+        cosines = normed_linear(self.pre_logits(feats), self.fc.weight)
+        # no multiplication at scale 1: LDAM's logits stay bit-identical
+        return cosines if self.scale == 1.0 else self.scale * cosines

@@ -47,3 +47,24 @@ def test_random_and_loss():
     z = head((x, )).detach() - F.one_hot(y, 5) * m[y][:, None]
     torch.testing.assert_close(
         loss, F.cross_entropy(30 * z, y), atol=1e-9, rtol=0)
+
+
+def test_scale_multiplies_the_cosines_and_is_validated():
+    import pytest
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 6, generator=g, dtype=torch.float64)
+    head = MODELS.build(
+        dict(type='NormedLinearClsHead', num_classes=4, in_channels=6,
+             scale=30)).double()
+    w = head.fc.weight
+    ref = 30 * torch.stack([
+        torch.stack([
+            torch.dot(x[i], w[j]) / x[i].norm() / w[j].norm() for j in range(4)
+        ]) for i in range(3)
+    ])
+    torch.testing.assert_close(head((x, )), ref, atol=1e-10, rtol=0)
+    for bad in (0, -1.0, True, 'a'):
+        with pytest.raises(ValueError, match='scale'):
+            MODELS.build(
+                dict(type='NormedLinearClsHead', num_classes=4,
+                     in_channels=6, scale=bad))
