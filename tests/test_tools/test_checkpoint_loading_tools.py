@@ -76,7 +76,7 @@ def _argv(tool, path, tmp_path):
         'tools/analysis_tools/tau_norm_sweep.py': [cfg, path,
                                                    '--cfg-options'] + TINY,
         'tools/analysis_tools/balancedness_report.py':
-        [cfg, path, '--out', str(tmp_path / 'r.json')],
+        [cfg, path, '--sigma', '1', '--out', str(tmp_path / 'r.json')],
     }[tool]
 
 
@@ -113,7 +113,8 @@ def test_balancedness_report_args_exist():
     """The argv above matches the tool's options (a renamed option would
     make the parametrized test above pass for the wrong reason)."""
     report = _tool('tools/analysis_tools/balancedness_report.py')
-    args = report.parse_args(['c.py', 'x.pth', '--out', 'r.json'])
+    args = report.parse_args(
+        ['c.py', 'x.pth', '--sigma', '1', '--out', 'r.json'])
     assert args.checkpoint == 'x.pth'
     sweep = _tool('tools/analysis_tools/tau_norm_sweep.py')
     args = sweep.parse_args(['c.py', 'x.pth', '--cfg-options', 'a=1'])

@@ -350,7 +350,7 @@ def test_two_processes_only_rank0_writes(repo_root, tmp_path):
     reports every write), the old one removed, nothing half-written."""
     work = tmp_path / 'work'
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=repo_root,
-               PORT=str(_free_port()))
+               PORT=str(_free_port()), PYTHON=sys.executable)
     env[STALL_ENV] = '0'
     args = [a for a in TRAIN_ARGS if a != 'train_cfg.max_epochs=3']
     proc = subprocess.run(
