@@ -18,6 +18,9 @@ Config switch: ``load_from_strict = False`` (default True, see
 matches is loaded, mmengine warns about the rest). ``resume`` is always
 checked: resuming another model's optimizer / schedule is never meaningful.
 
+Cost: the check reads the checkpoint file once more (to the CPU, before
+mmengine reads it for loading), once per run.
+
 Why a registered Runner (``runner_type = 'CheckedRunner'`` in the default
 runtime) rather than a check in ``tools/train.py``: the checkpoint to load
 is only known inside ``load_or_resume`` (auto-resume reads
