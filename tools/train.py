@@ -218,7 +218,10 @@ def main(argv=None):
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
-        from mmengine.registry import RUNNERS
+        # ltcls's registry finds ltcls runners (the default runtime's
+        # CheckedRunner) and, through its parents, mmengine's; the root one
+        # only sees ltcls's when a default scope is already set.
+        from ltcls.registry import RUNNERS
         runner = RUNNERS.build(cfg)
     runner.train()
 

@@ -5,7 +5,12 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=100),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    # AtomicCheckpointHook: mmengine's CheckpointHook (same arguments) that
+    # writes to a temporary file, fsyncs and renames it, updates
+    # last_checkpoint only then and removes old checkpoints last, so a
+    # crash never leaves a half-written or missing checkpoint.
+    checkpoint=dict(
+        type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
 )
@@ -35,4 +40,12 @@ visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 log_level = 'INFO'
 load_from = None
 resume = False
+# CheckedRunner (ltcls.engine.runners): before loading, `resume` and
+# `load_from` checkpoints are checked against the model (missing /
+# unexpected keys, shapes) and another model's checkpoint stops with a
+# CheckpointMismatchError. load_from_strict = False allows a partial
+# load_from (the matching entries are loaded, mmengine warns about the
+# rest); resume is always checked.
+runner_type = 'CheckedRunner'
+load_from_strict = True
 randomness = dict(seed=0, deterministic=False)

@@ -5,7 +5,7 @@ from typing import Callable, Dict, Optional
 import torch
 from torch import nn
 
-from .safe_load import safe_torch_load
+from .safe_load import allow_mmengine_checkpoint_types
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -13,8 +13,14 @@ class CheckpointMismatchError(RuntimeError):
 
 
 def load_state_dict_from_file(filename: str) -> Dict[str, torch.Tensor]:
-    """Read the ``state_dict`` of an mmengine checkpoint (or a bare one)."""
-    ckpt = safe_torch_load(filename, map_location='cpu')
+    """Read the ``state_dict`` of an mmengine checkpoint (or a bare one).
+
+    Any scheme mmengine's ``CheckpointLoader`` knows (local path,
+    ``https://``, ``torchvision://``, ...) is read with ltcls's safe
+    loaders (``weights_only=True``, see :mod:`ltcls.utils.safe_load`)."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+    allow_mmengine_checkpoint_types()
+    ckpt = _load_checkpoint(filename, map_location='cpu', logger='silent')
     if not isinstance(ckpt, dict):
         raise CheckpointMismatchError(
             f'{filename} holds a {type(ckpt).__name__}, not a checkpoint dict')
@@ -30,7 +36,8 @@ def check_checkpoint_matches(
         model: nn.Module,
         filename: str,
         max_listed: int = 8,
-        ignore_missing: Optional[Callable[[str], bool]] = None) -> None:
+        ignore_missing: Optional[Callable[[str], bool]] = None,
+        hint: Optional[str] = None) -> None:
     """Raise :class:`CheckpointMismatchError` if ``filename`` cannot be
     loaded strictly into ``model``: missing keys, unexpected keys or a shape
     difference (e.g. a head trained for another ``num_classes``).
@@ -38,7 +45,8 @@ def check_checkpoint_matches(
     ``ignore_missing(key)`` may accept some model keys being absent from the
     checkpoint, e.g. :func:`ltcls.utils.training_state.is_training_only_key`
     for a published checkpoint without the projector / momentum encoder /
-    queue that inference does not use."""
+    queue that inference does not use. ``hint`` is appended to the error
+    message (e.g. the config switch that allows a partial load)."""
     state = load_state_dict_from_file(filename)
     state = {k[7:] if k.startswith('module.') else k: v
              for k, v in state.items()}
@@ -65,4 +73,6 @@ def check_checkpoint_matches(
                      f'{unexpected[:max_listed]}')
     lines.append('  Is it the checkpoint of this config (same backbone, '
                  'num_classes and method)?')
+    if hint:
+        lines.append(hint)
     raise CheckpointMismatchError('\n'.join(lines))

@@ -2,6 +2,7 @@
 from .num_classes_check_hook import NumClassesCheckHook
 
 __all__ = ['NumClassesCheckHook']
+from .atomic_checkpoint_hook import *  # noqa: F401,F403
 from .class_counts_hook import *  # noqa: F401,F403
 from .drw_hook import *  # noqa: F401,F403
 from .curriculum_hook import *  # noqa: F401,F403

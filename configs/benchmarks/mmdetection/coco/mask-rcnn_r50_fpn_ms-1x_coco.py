@@ -63,3 +63,8 @@ param_scheduler = [
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001),
     paramwise_cfg=dict(norm_decay_mult=0.0))
+
+# crash-safe checkpoints (ltcls AtomicCheckpointHook: temporary file, fsync,
+# rename; last_checkpoint and the removal of old ones only afterwards)
+default_hooks = dict(
+    checkpoint=dict(_scope_='ltcls', type='AtomicCheckpointHook'))

@@ -130,6 +130,13 @@ custom_hooks = [
     dict(type='DetPreciseBNHook', _scope_='ltcls', num_samples=3200)
 ]
 
+# crash-safe checkpoints (ltcls AtomicCheckpointHook: temporary file, fsync,
+# rename; last_checkpoint and the removal of old ones only afterwards)
 default_hooks = dict(
-    checkpoint=dict(by_epoch=False, interval=2000, max_keep_ckpts=3))
+    checkpoint=dict(
+        _scope_='ltcls',
+        type='AtomicCheckpointHook',
+        by_epoch=False,
+        interval=2000,
+        max_keep_ckpts=3))
 log_processor = dict(by_epoch=False)
