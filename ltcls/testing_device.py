@@ -14,6 +14,8 @@
 * :func:`run_loss_case`: forward + backward of one case; the loss and the
   input gradients.
 """
+import os
+import traceback
 from typing import Callable, Dict, List, Tuple
 
 import torch
@@ -49,9 +51,23 @@ class HostSyncCounter(TorchDispatchMode):
     ``repeat_interleave`` without ``output_size`` count as one sync each.
     """
 
-    def __init__(self):
+    def __init__(self, where: bool = False):
         super().__init__()
         self.ops: List[str] = []
+        self.where: List[str] = [] if where else None
+
+    def _add(self, op: str) -> None:
+        self.ops.append(op)
+        if self.where is not None:  # the innermost ltcls frame
+            frames = [
+                f for f in traceback.extract_stack()
+                if f'{os.sep}ltcls{os.sep}' in f.filename
+                and 'testing_device' not in f.filename
+            ]
+            f = frames[-1] if frames else None
+            self.where.append(
+                f'{op} @ {f.filename.split(os.sep + "ltcls" + os.sep)[-1]}:'
+                f'{f.lineno}' if f else f'{op} @ (outside ltcls)')
 
     @property
     def count(self) -> int:
@@ -60,16 +76,16 @@ class HostSyncCounter(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in _SYNC_OPS:
-            self.ops.append(str(func.overloadpacket.__name__))
+            self._add(str(func.overloadpacket.__name__))
         elif func in (_aten.index.Tensor, _aten.index_put.default,
                       _aten.index_put_.default):
             idx = args[1] if len(args) > 1 else kwargs.get('indices', ())
             if any(t is not None and t.dtype == torch.bool for t in idx):
-                self.ops.append('bool_mask_index')
+                self._add('bool_mask_index')
         elif func in (_aten.repeat_interleave.Tensor,
                       _aten.repeat_interleave.self_Tensor) and \
                 kwargs.get('output_size') is None:
-            self.ops.append('repeat_interleave')
+            self._add('repeat_interleave')
         return func(*args, **kwargs)
 
 
