@@ -165,10 +165,10 @@ def main(argv=None):
         print('| loss | value | loss diff | grad diff | host syncs | ok |')
         print('|---|---|---|---|---|---|')
         for r in rows:
+            ops = f" ({', '.join(r['sync_ops'])})" if r['syncs'] else ''
             print(f"| {r['loss']} | {r['value']:.6f} | {r['d_loss']:.2e} | "
-                  f"{r['d_grad']:.2e} | {r['syncs']} "
-                  f"{'(' + ', '.join(r['sync_ops']) + ')' if r['syncs'] else ''}"
-                  f" | {'yes' if r['ok'] else 'NO'} |")
+                  f"{r['d_grad']:.2e} | {r['syncs']}{ops} | "
+                  f"{'yes' if r['ok'] else 'NO'} |")
     if 'steps' in a.parts:
         clock = bs.CLOCKS['cuda' if device.type == 'cuda' else 'wall']
         methods = list(a.methods)

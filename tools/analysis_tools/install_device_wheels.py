@@ -43,7 +43,8 @@ MODULES = (
     ('kiwisolver', 'kiwisolver'), ('contourpy', 'contourpy'),
     ('fontTools', 'fonttools'), ('matplotlib', 'matplotlib'),
     ('pycocotools', 'pycocotools'), ('shapely', 'shapely'),
-    ('torchvision', 'torchvision'), ('mmengine', 'mmengine'), ('mmcv', 'mmcv_lite'),
+    ('torchvision', 'torchvision'), ('mmengine', 'mmengine'),
+    ('mmcv', 'mmcv_lite'),
     ('mmpretrain', 'mmpretrain'), ('mmdet', 'mmdet'))
 STANDINS = osp.join(osp.dirname(osp.abspath(__file__)), 'device_standins')
 
