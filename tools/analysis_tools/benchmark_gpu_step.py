@@ -8,7 +8,7 @@ Two parts (run by ``tools/analysis_tools/gpu_check.sh``):
    float64 on CPU and on ``--device`` with the same inputs; the loss and the
    input gradients must agree (``--loss-rtol``, default 1e-9: the two
    differ only by summation order), and the host syncs of one forward +
-   backward are counted (``HostSyncCounter``).
+   backward (module build included) are counted (``HostSyncCounter``).
 2. ``steps``: ``--steps`` training steps (forward of ``model.loss``,
    backward, SGD step, under AMP) of each method on ResNet-``--depth`` at
    ``--size`` px, batch ``--batch``, random images with long-tailed labels
@@ -162,7 +162,8 @@ def main(argv=None):
         print(f'\nlosses, float64, {device} vs CPU (max |diff| of the loss '
               f'and of the input gradients; pass: <= {a.loss_rtol:g} x the '
               'largest magnitude)')
-        print('| loss | value | loss diff | grad diff | host syncs | ok |')
+        print('| loss | value | loss diff | grad diff | host syncs (build '
+              '+ call) | ok |')
         print('|---|---|---|---|---|---|')
         for r in rows:
             ops = f" ({', '.join(r['sync_ops'])})" if r['syncs'] else ''
