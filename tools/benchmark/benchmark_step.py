@@ -45,8 +45,18 @@ import time
 import torch
 
 METHODS = ('ce', 'paco', 'rescom')
+# also built by _model_cfg / make_step (tools/analysis_tools/
+# benchmark_gpu_step.py times them on an accelerator)
+EXTRA_METHODS = ('sbcl', 'hybrid-sc')
 
-CLOCKS = dict(cpu=time.process_time, wall=time.perf_counter)
+
+def _cuda_clock():
+    """Wall clock after the device finished the queued work."""
+    torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+CLOCKS = dict(cpu=time.process_time, wall=time.perf_counter, cuda=_cuda_clock)
 
 
 def parse_args(argv=None):
@@ -90,7 +100,20 @@ def parse_args(argv=None):
 
 
 def _lt_counts(num_classes):
-    from ltcls.datasets.long_tail import long_tail_counts
+    try:
+        from ltcls.datasets.long_tail import long_tail_counts
+    except ModuleNotFoundError:
+        # mmcv lite (no compiled ops, the GPU check's install): the
+        # ltcls.datasets package imports mmdet.datasets (ClassAwareSampler),
+        # which imports mmcv.ops; long_tail.py itself needs only numpy
+        import importlib.util
+        path = os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), '..', '..', 'ltcls',
+            'datasets', 'long_tail.py')
+        spec = importlib.util.spec_from_file_location('_long_tail', path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        long_tail_counts = mod.long_tail_counts
     return long_tail_counts(1280, num_classes, 256)
 
 
@@ -116,6 +139,22 @@ def _model_cfg(method, args):
         hid_channels=d,
         out_channels=args.feat_dim,
         norm_cfg=dict(type='BN1d'))
+    if method == 'sbcl':  # in-batch SBCL (both views, online encoder)
+        return dict(
+            type='SBCL',
+            backbone=backbone,
+            neck=dict(type='GlobalAveragePooling'),
+            projector=projector,
+            num_classes=args.num_classes,
+            num_train_samples=args.batch)
+    if method == 'hybrid-sc':
+        return dict(
+            type='HybridSC',
+            backbone=backbone,
+            neck=dict(type='GlobalAveragePooling'),
+            projector=projector,
+            contrastive_loss=dict(type='SupConLoss', temperature=0.1),
+            head=head)
     if method == 'paco':
         return dict(
             type='PaCo',
@@ -161,14 +200,21 @@ def _best(fn, repeat, clock='cpu'):
     return min(times) * 1000.0
 
 
-def _worker(method, args, mode, out):
-    torch.set_num_threads(args.threads)
+def make_step(method, args, device='cpu', amp_dtype=None):
+    """Build ``method``'s model (on ``device``), an SGD optimizer and a
+    batch of random images with long-tailed labels; return a dict with
+    ``step`` (one training step: ``model.loss``, backward,
+    ``optimizer.step``, under ``torch.autocast`` with ``amp_dtype`` if
+    given, with a gradient scaler for float16) and ``loss_queue`` (the
+    method's contrastive loss forward + backward on leaf features of the
+    real shapes plus its queue write, or None for CE), and the pieces."""
     from mmpretrain.structures import DataSample
 
     import ltcls  # noqa: F401
     from ltcls.registry import MODELS
     torch.manual_seed(0)
-    model = MODELS.build(_model_cfg(method, args))
+    device = torch.device(device)
+    model = MODELS.build(_model_cfg(method, args)).to(device)
     model.train()
     counts = _lt_counts(args.num_classes)
     for m in model.modules():
@@ -187,14 +233,99 @@ def _worker(method, args, mode, out):
         generator=g)
     samples = [DataSample().set_gt_label(int(y)) for y in labels]
     views = [torch.randn(b, 3, s, s, generator=g) for _ in range(2)]
+    if method == 'hybrid-sc':  # 2 feature views + the classifier batch
+        views.append(torch.randn(b, 3, s, s, generator=g))
+        for smp, y in zip(samples, labels):
+            smp.set_field(torch.tensor([int(y)]), 'cls_gt_label')
+    if method == 'sbcl':  # the SBCL path: subclasses set (2 per class)
+        for i, smp in enumerate(samples):
+            smp.set_metainfo(dict(sample_idx=i))
+        model.set_subclasses(labels * 2 + torch.arange(b) % 2,
+                             torch.full((args.num_classes, ), 0.1))
+    labels = labels.to(device)
+    samples = [smp.to(device) for smp in samples]
+    views = [v.to(device) for v in views]
     inputs = views[0] if method == 'ce' else views
+    dev_type = device.type
+
+    def autocast():
+        return torch.autocast(
+            dev_type, dtype=amp_dtype, enabled=amp_dtype is not None)
+
+    scaler = torch.amp.GradScaler(
+        dev_type, enabled=amp_dtype == torch.float16)
 
     def step():
-        losses = model.loss(inputs, samples)
-        loss = sum(v for k, v in losses.items() if 'loss' in k)
+        with autocast():
+            losses = model.loss(inputs, samples)
+            loss = sum(v for k, v in losses.items() if 'loss' in k)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        return loss
+
+    n, d = args.num_classes, args.feat_dim
+    feat_dtype = amp_dtype or torch.float32
+
+    def leaf(*shape, unit=False):
+        x = torch.randn(*shape, generator=g)
+        if unit:
+            x = torch.nn.functional.normalize(x, dim=-1)
+        return x.to(device, feat_dtype).requires_grad_()
+
+    loss_queue = None
+    if method == 'paco':
+        logits, q = leaf(b, n), leaf(b, d, unit=True)
+        k = leaf(b, d, unit=True).detach()
+
+        def loss_queue():
+            with autocast():
+                qk = model.queue.keys.clone().detach()
+                ql = model.queue.class_labels.clone()
+                loss = model.loss_module(
+                    logits, q, labels, k, labels, qk, ql, num_samples=b)
+            loss.backward()
+            model.queue.enqueue(k, labels)
+    elif method == 'rescom':
+        logits, z = leaf(2 * b, n), leaf(2 * b, d, unit=True)
+
+        def loss_queue():
+            with autocast():
+                qk = model.queue.keys.clone().detach()
+                ql = model.queue.labels.clone()
+                out = model.loss_module(logits, z, labels, qk, ql)
+            sum(out.values()).backward()
+            model.queue.enqueue(z[:b].detach(), labels)
+    elif method == 'sbcl':
+        z = leaf(b, 2, d, unit=True)
+        sub = model.subclass_labels[:b].to(device)
+
+        def loss_queue():
+            with autocast():
+                loss = model.sbcl_loss(z, labels, sub, model.class_tau2)
+            loss.backward()
+    elif method == 'hybrid-sc':
+        z = leaf(2 * b, d, unit=True)
+
+        def loss_queue():
+            with autocast():
+                loss = model.contrastive_loss(z, labels.repeat(2))
+            loss.backward()
+    return dict(
+        model=model,
+        opt=opt,
+        step=step,
+        loss_queue=loss_queue,
+        labels=labels,
+        samples=samples,
+        views=views)
+
+
+def _worker(method, args, mode, out):
+    torch.set_num_threads(args.threads)
+    made = make_step(method, args)
+    model, step, views = made['model'], made['step'], made['views']
 
     res = dict(method=method)
     if mode == 'mem':
@@ -217,35 +348,8 @@ def _worker(method, args, mode, out):
         res['key_ms'] = _best(
             lambda: model.momentum_keys(views[1], update=True), args.repeat,
             args.clock)
-        n, d = args.num_classes, args.feat_dim
-        logits = torch.randn(b, n, generator=g).requires_grad_()
-        q = torch.nn.functional.normalize(
-            torch.randn(b, d, generator=g), dim=1).requires_grad_()
-        k = torch.nn.functional.normalize(torch.randn(b, d, generator=g), 1)
-
-        def loss_queue():
-            qk = model.queue.keys.clone().detach()
-            ql = model.queue.class_labels.clone()
-            loss = model.loss_module(
-                logits, q, labels, k, labels, qk, ql, num_samples=b)
-            loss.backward()
-            model.queue.enqueue(k, labels)
-
-        res['loss_ms'] = _best(loss_queue, args.repeat, args.clock)
-    elif method == 'rescom':
-        n, d = args.num_classes, args.feat_dim
-        logits = torch.randn(2 * b, n, generator=g).requires_grad_()
-        z = torch.nn.functional.normalize(
-            torch.randn(2 * b, d, generator=g), dim=1).requires_grad_()
-
-        def loss_queue():
-            qk = model.queue.keys.clone().detach()
-            ql = model.queue.labels.clone()
-            out = model.loss_module(logits, z, labels, qk, ql)
-            sum(out.values()).backward()
-            model.queue.enqueue(z[:b].detach(), labels)
-
-        res['loss_ms'] = _best(loss_queue, args.repeat, args.clock)
+    if made['loss_queue'] is not None:
+        res['loss_ms'] = _best(made['loss_queue'], args.repeat, args.clock)
 
     out.put(res)
 

@@ -26,6 +26,7 @@ from typing import Optional, Tuple
 
 import torch
 
+from ltcls.models.losses.autocast import autocast_off
 from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
                                        rank_offset)
 
@@ -51,6 +52,7 @@ def _check_rows(name, x, labels, dim=None):
                          f'{tuple(labels.shape)}')
 
 
+@autocast_off
 def in_batch_block(anchors: torch.Tensor,
                    anchor_labels: torch.Tensor,
                    temperature: float,
@@ -137,6 +139,7 @@ def in_batch_block(anchors: torch.Tensor,
     return logits, pos, valid
 
 
+@autocast_off
 def memory_block(anchors: torch.Tensor, anchor_labels: torch.Tensor,
                  queue_keys: torch.Tensor, queue_labels: torch.Tensor,
                  temperature: float) -> Block:

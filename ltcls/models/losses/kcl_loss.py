@@ -50,6 +50,7 @@ from torch import nn
 
 from ltcls.registry import MODELS
 from ltcls.models.utils.gather import rank_offset
+from .autocast import autocast_off
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
 
 __all__ = [
@@ -125,28 +126,24 @@ def select_positives(same: torch.Tensor,
         _, idx = same.float().topk(pos_k, dim=1, largest=True, sorted=True)
         chosen = torch.zeros_like(same).scatter_(1, idx, True)
         return chosen & same
-    rows, cols = same.nonzero(as_tuple=True)  # P same-class pairs
-    if rows.numel() == 0:
-        return torch.zeros_like(same)
+    # dense over all (row, slot) pairs, no data-dependent shapes (the
+    # nonzero / bincount / mask indexing of a sparse form each read the
+    # device back): every candidate gets its hash key, the others sort
+    # after every candidate, and the pos_k smallest keys of a row win,
+    # i.e. a uniformly random subset of size min(pos_k, P_i)
+    device = same.device
     if row_ids is not None:
         if row_ids.shape != (n, ):
             raise ValueError(f'row_ids must be ({n},), got '
                              f'{tuple(row_ids.shape)}')
-        global_rows = row_ids.to(rows.device).long()[rows]
+        global_rows = row_ids.to(device).long()
     else:
-        global_rows = rows + int(row_offset)
-    keys = _hash_keys(seed, step, global_rows, cols)
-    # sort by (row, random key): a random order inside every row
-    order = torch.argsort(rows * (1 << 32) + keys)
-    rows_s, cols_s = rows[order], cols[order]
-    counts = torch.bincount(rows_s, minlength=n)
-    starts = torch.cumsum(counts, 0) - counts
-    rank_in_row = torch.arange(rows_s.numel(), device=same.device) - \
-        starts[rows_s]
-    keep = rank_in_row < pos_k
-    chosen = torch.zeros_like(same)
-    chosen[rows_s[keep], cols_s[keep]] = True
-    return chosen
+        global_rows = torch.arange(n, device=device) + int(row_offset)
+    cols = torch.arange(k_len, device=device)
+    keys = _hash_keys(seed, step, global_rows.view(-1, 1), cols.view(1, -1))
+    keys = keys.masked_fill(~same, 1 << 32)  # keys are < 2^32
+    idx = keys.topk(pos_k, dim=1, largest=False, sorted=False).indices
+    return torch.zeros_like(same).scatter_(1, idx, True) & same
 
 
 def _check(query, key, labels, queue_keys, queue_labels, temperature):
@@ -172,6 +169,7 @@ def _check(query, key, labels, queue_keys, queue_labels, temperature):
         raise ValueError(f'temperature must be > 0, got {temperature}')
 
 
+@autocast_off
 def kcl_loss_per_anchor(
     query: torch.Tensor,
     key: torch.Tensor,

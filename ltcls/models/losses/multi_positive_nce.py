@@ -16,6 +16,11 @@ Edge cases, by decision:
 * an anchor whose positive weights sum to 0 (no positive) has loss 0 and is
   left out of the mean (SupCon's reference code returns NaN there);
 * a row with no valid column at all is treated the same way;
+* a NaN / +inf logit among an anchor's valid columns makes its loss
+  non-finite (never masked to a finite value), so the non-finite-loss
+  check stops the run;
+* no data-dependent Python branch: nothing is read back from the device
+  (``check_weights`` aside), so a CUDA step is not stalled here;
 * half-precision inputs are computed in float32 and the loss returned in
   float32 (a log-sum-exp over thousands of fp16 logits overflows).
 """
@@ -29,6 +34,7 @@ def multi_positive_nce(
     logits: torch.Tensor,
     pos_weight: torch.Tensor,
     valid_mask: Optional[torch.Tensor] = None,
+    check_weights: bool = True,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Per-anchor weighted multi-positive InfoNCE.
 
@@ -40,6 +46,11 @@ def multi_positive_nce(
         valid_mask (Tensor, optional): (N, M) or (M,) bool, True for
             columns that enter the softmax denominator. Positive weights on
             invalid columns are ignored. Defaults to all valid.
+        check_weights (bool): Raise if a float ``pos_weight`` has a
+            negative entry. The check reads a device value (a host sync per
+            call on an accelerator); callers whose weights are non-negative
+            by construction (a bool mask times a scalar checked >= 0) pass
+            False. Bool weights are never checked. Defaults to True.
 
     Returns:
         tuple(Tensor, Tensor): ``loss`` (N,) float32, 0 for anchors without
@@ -52,6 +63,7 @@ def multi_positive_nce(
                          f'logits {tuple(logits.shape)}')
     compute_dtype = logits.dtype if logits.dtype == torch.float64 else \
         torch.float32
+    pos_weight_is_float = pos_weight.dtype.is_floating_point
     logits = logits.to(compute_dtype)
     pos_weight = pos_weight.to(compute_dtype)
     if valid_mask is not None:
@@ -65,24 +77,22 @@ def multi_positive_nce(
         masked = logits.masked_fill(~valid_mask, float('-inf'))
     else:
         masked = logits
-    if (pos_weight < 0).any():
+    if check_weights and pos_weight_is_float and (pos_weight < 0).any():
         raise ValueError('pos_weight must be non-negative')
     lse = torch.logsumexp(masked, dim=1, keepdim=True)  # (N, 1)
     w_sum = pos_weight.sum(dim=1)
     has_pos = w_sum > 0
     if valid_mask is not None:
         has_pos = has_pos & valid_mask.any(dim=1)
-    lse = torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse))
-    if bool(torch.isfinite(logits).all()):
-        # sum_j w_ij (s_ij - lse_i) = (w s)_i - w_sum_i lse_i: no (N, M)
-        # log-prob temporaries (the memory of a 65,536-key queue)
-        num = w_sum * lse.squeeze(1) - (pos_weight * logits).sum(dim=1)
-    else:
-        # log-prob only where weights are non-zero (elsewhere it may be
-        # -inf, and 0 * -inf would be NaN)
-        log_prob = torch.where(pos_weight > 0, logits - lse,
-                               torch.zeros_like(logits))
-        num = -(pos_weight * log_prob).sum(dim=1)
+    # a row without any valid column has lse = -inf (its loss is 0 below);
+    # NaN / +inf stay, so that a non-finite input gives a non-finite loss
+    lse = lse.masked_fill(lse == float('-inf'), 0.0)
+    # sum_j w_ij (s_ij - lse_i) = w_sum_i lse_i - (w s)_i: no (N, M)
+    # log-prob temporary (the memory of a 65,536-key queue). s_ij is read
+    # only where w_ij != 0 (a caller may pass -inf logits elsewhere, and
+    # 0 * -inf would be NaN); no data-dependent branch, so no host sync.
+    ws = pos_weight * logits.masked_fill(pos_weight == 0, 0.0)
+    num = w_sum * lse.squeeze(1) - ws.sum(dim=1)
     loss = torch.where(has_pos, num / w_sum.clamp_min(1e-12),
                        torch.zeros_like(num))
     return loss, has_pos
@@ -116,6 +126,8 @@ def reduce_anchor_loss(loss: torch.Tensor,
         count = count.detach().clone()
         dist.all_reduce(count)
         count = count / dist.get_world_size()
-    if count.item() == 0:  # no anchor has a positive: 0, graph kept
-        return loss.sum() * 0.0
-    return loss.sum() / count
+    # no anchor has a positive: 0, graph kept. torch.where instead of an
+    # ``if`` on count: no host sync (same values and gradients as the if)
+    has_any = count > 0
+    out = loss.sum() / torch.where(has_any, count, torch.ones_like(count))
+    return torch.where(has_any, out, out * 0.0)

@@ -142,7 +142,9 @@ def multitask_supcon_per_anchor(
         adjust = log_prior.to(
             device=anchors.device, dtype=dtype)[col.clamp_min(0)]
         logits = logits + adjust.view(1, -1)
-    return multi_positive_nce(logits, pos.to(dtype), valid)
+    # 0/1 weights: the negative-weight check (a host sync) is not needed
+    return multi_positive_nce(logits, pos.to(dtype), valid,
+                              check_weights=False)
 
 
 def multitask_contrastive_loss(
@@ -202,7 +204,7 @@ def multitask_contrastive_loss(
                              f'{tuple(vec.shape)}')
     dtype = compute_dtype_of(anchors)
     offset = cls_log_prior if cls_log_prior is not None else \
-        torch.zeros(n_cls, dtype=torch.float64)
+        torch.zeros(n_cls, dtype=torch.float64, device=center_logits.device)
     ce = offset_cross_entropy(
         center_logits.to(dtype), offset.to(center_logits.device),
         labels).to(dtype)

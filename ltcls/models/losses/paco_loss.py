@@ -125,6 +125,9 @@ def paco_loss_per_anchor(
     if not 0.0 <= float(label_smoothing) < 1.0:
         raise ValueError(f'label_smoothing must be in [0, 1), got '
                          f'{label_smoothing}')
+    if not (float(alpha) >= 0 and float(center_weight) >= 0):
+        raise ValueError(f'alpha and center_weight must be >= 0, got '
+                         f'{alpha} and {center_weight}')
     dtype = compute_dtype_of(anchors)
 
     # centers: beta * (smoothed) one-hot positives, always valid
@@ -153,7 +156,10 @@ def paco_loss_per_anchor(
     logits = torch.cat([u, v], dim=1)
     pos_weight = torch.cat([w_c, w_s], dim=1)
     valid_all = torch.cat([torch.ones_like(u, dtype=torch.bool), valid], 1)
-    loss, has_pos = multi_positive_nce(logits, pos_weight, valid_all)
+    # the weights are >= 0 by construction (checked scalars times masks),
+    # so multi_positive_nce's tensor check (a host sync) is skipped
+    loss, has_pos = multi_positive_nce(
+        logits, pos_weight, valid_all, check_weights=False)
     if log_gamma != 0.0:
         w_sum = pos_weight.sum(1)
         loss = loss + torch.where(

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltcls.registry import MODELS
+from .autocast import autocast_off
 from .multi_positive_nce import reduce_anchor_loss
 
 __all__ = ['psc_loss', 'psc_anchor_loss', 'PSCLoss']
@@ -60,6 +61,7 @@ def _check_reduction(reduction, owner, arg='reduction'):
                          f'got {reduction!r}')
 
 
+@autocast_off
 def psc_anchor_loss(features: torch.Tensor,
                     labels: torch.Tensor,
                     prototypes: torch.Tensor,

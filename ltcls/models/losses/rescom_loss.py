@@ -46,6 +46,7 @@ from ltcls.models.utils.class_balanced_queue import mine_hard_pairs
 from ltcls.models.utils.effective_num import (EFFECTIVE_NUM_NORMS,
                                               effective_num_weights)
 from ltcls.registry import MODELS
+from .autocast import autocast_off
 from .class_prior import ClassCountsMixin, CountsType
 from .contrast_blocks import compute_dtype_of, in_batch_block
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
@@ -64,6 +65,7 @@ RESCOM_VARIANTS = {
 ANCHOR_VIEWS = ('both', 'first')
 
 
+@autocast_off
 def rescom_contrastive_per_anchor(
     anchors: torch.Tensor,
     labels: torch.Tensor,

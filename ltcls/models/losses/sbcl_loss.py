@@ -44,6 +44,7 @@ from torch import nn
 from ltcls.registry import MODELS
 from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
                                        rank_offset)
+from .autocast import autocast_off
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
 
 __all__ = [
@@ -91,6 +92,7 @@ def _check_labels(n: int, labels: torch.Tensor, sub_labels: torch.Tensor):
                 '-1 until the first clustering: use the warm-up loss then)')
 
 
+@autocast_off
 def sbcl_loss_per_anchor(
     features: torch.Tensor,
     labels: torch.Tensor,
@@ -260,6 +262,7 @@ def sbcl_loss(features: torch.Tensor,
                     sample_weight)
 
 
+@autocast_off
 def sbcl_queue_loss_per_anchor(
     query: torch.Tensor,
     key: torch.Tensor,

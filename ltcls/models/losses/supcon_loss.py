@@ -58,7 +58,7 @@ are formed. Hence a W-process run selects the same positives as the
 1-process run on the concatenated batch, and loss and gradients agree.
 (N, d) features (``num_views=1``) use the gathered order as is.
 """
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -66,6 +66,7 @@ from torch import nn
 from ltcls.registry import MODELS
 from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
                                        world_info)
+from .autocast import autocast_off
 from .kcl_loss import KCL_VARIANTS, POS_SELECTIONS, select_positives
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
 
@@ -126,20 +127,22 @@ def _check_selection(pos_k, pos_selection, variant, owner='supcon_loss'):
                          f'got {variant!r}')
 
 
-def _view_major_ids(num_views: int, sizes: torch.Tensor, total: int,
+def _view_major_ids(num_views: int, sizes: List[int], total: int,
                     device) -> torch.Tensor:
     """Canonical index ``v * total + offset_r + i`` of every row of the
     rank-major concatenation of per-rank view-major blocks (one block of
-    ``num_views * sizes[r]`` rows per rank)."""
+    ``num_views * sizes[r]`` rows per rank; ``sizes`` are Python ints, so
+    building the indices reads nothing back from the device)."""
     views = torch.arange(num_views, device=device).view(-1, 1) * total
     out, offset = [], 0
-    for size in sizes.tolist():  # one block per rank, no loop over rows
+    for size in sizes:  # one block per rank, no loop over rows
         idx = torch.arange(offset, offset + size, device=device).view(1, -1)
         out.append((views + idx).reshape(-1))
         offset += size
     return torch.cat(out)
 
 
+@autocast_off
 def supcon_loss_per_anchor(
     features: torch.Tensor,
     labels: torch.Tensor,
@@ -200,15 +203,18 @@ def supcon_loss_per_anchor(
     if world > 1:
         contrast = all_gather_with_grad(feats)
         contrast_labels = concat_all_gather(labels)
+        # per-rank sample counts as Python ints (one read-back, multi-rank
+        # only; the gathers above read the row counts back already)
         sizes = concat_all_gather(
-            torch.tensor([n_samples], device=device, dtype=torch.long))
+            torch.tensor([n_samples], device=device,
+                         dtype=torch.long)).tolist()
     else:
         contrast, contrast_labels = feats, labels
-        sizes = torch.tensor([n_samples], device=device, dtype=torch.long)
-    total = int(sizes.sum())
+        sizes = [n_samples]
+    total = sum(sizes)
     # canonical global index of the local rows (the 1-process position)
     row_ids = _view_major_ids(num_views, sizes[rank:rank + 1], total, device)
-    row_ids = row_ids + int(sizes[:rank].sum())
+    row_ids = row_ids + sum(sizes[:rank])
     if world > 1 and num_views > 1:
         # rank-major -> canonical column order (module docstring)
         order = torch.argsort(_view_major_ids(num_views, sizes, total, device))

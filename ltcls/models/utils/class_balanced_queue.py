@@ -60,7 +60,10 @@ def class_balanced_write(
     q = int(size_per_class)
     num_classes = ptr.numel()
     n = labels.numel()
-    counts = torch.bincount(labels, minlength=num_classes)  # (K,)
+    # scatter_add, not bincount: on CUDA bincount reads the max label back
+    counts = torch.zeros(
+        num_classes, dtype=torch.long, device=labels.device).scatter_add_(
+            0, labels, torch.ones_like(labels))  # (K,)
     order = torch.sort(labels, stable=True).indices  # batch order in class
     starts = torch.cumsum(counts, 0) - counts  # first sorted pos of class
     rank_sorted = torch.arange(n, device=labels.device) - starts[labels[order]]
@@ -178,9 +181,17 @@ class ClassBalancedQueue(nn.Module):
         labels = labels.to(self.ptr.device)
         keep, slots, new_ptr = class_balanced_write(labels, self.ptr,
                                                     self.size_per_class)
-        slots = slots[keep]
-        self.keys[slots] = keys.to(self.keys.device)[keep]
-        self.filled[slots] = True
+        # the kept keys hit distinct slots; per slot, the batch row writing
+        # it (-1: none). A masked select (slots[keep]) would read the
+        # number of kept keys back from the device.
+        rows = torch.arange(labels.numel(), device=slots.device)
+        writer = torch.full((self.length, ), -1, dtype=torch.long,
+                            device=slots.device).scatter_reduce_(
+                                0, slots, torch.where(keep, rows, -1), 'amax')
+        hit = writer >= 0
+        new_keys = keys.to(self.keys.device)[writer.clamp_min(0)]
+        self.keys.copy_(torch.where(hit[:, None], new_keys, self.keys))
+        self.filled |= hit
         self.ptr.copy_(new_ptr)
 
     def extra_repr(self) -> str:
