@@ -35,8 +35,13 @@ def add_mim_extension():
 
     Symlinks in editable (develop) installs, copies for wheels/sdists, like
     mmpretrain's setup.py, so that `mim` and mmengine.hub can find configs.
+    The data files are in the wheel through MANIFEST.in (include_package_data).
+    ``LTCLS_MIM_MODE=symlink|copy`` forces a mode (tools/install.sh).
     """
-    if 'develop' in sys.argv or any('editable' in a for a in sys.argv):
+    mode = os.environ.get('LTCLS_MIM_MODE')  # tools/install.sh: symlink
+    if mode in ('symlink', 'copy'):
+        pass
+    elif 'develop' in sys.argv or any('editable' in a for a in sys.argv):
         mode = 'symlink'
     elif 'sdist' in sys.argv or 'bdist_wheel' in sys.argv:
         mode = 'copy'

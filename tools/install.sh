@@ -14,8 +14,9 @@
 #      The build goes through tools/misc/cxx20_compiler.sh because mmcv 2.1.0
 #      hard-codes -std=c++17 and torch >= 2.10 headers need C++20.
 #      GPU users: export FORCE_CUDA=1 (and have nvcc on PATH) to build the CUDA ops.
-#   6. mmpretrain 1.2.0, mmdet 3.3.0, test requirements
-#   7. ltcls itself, editable (pip install -e .)
+#   6. mmpretrain 1.2.0, mmdet 3.3.0, test requirements, openmim (mim)
+#   7. ltcls itself, editable: pip install -e ., then registered the way
+#      `setup.py develop` did (ltcls.egg-link) so that `mim` finds ltcls/.mim
 #
 # Environment: VENV=path (default .venv), PYTHON=python3.11 interpreter to use.
 set -euo pipefail
@@ -85,12 +86,34 @@ if ! has 'import mmpretrain, mmdet, pytest, sklearn, pycocotools; assert mmpretr
     -r requirements/runtime.txt -r requirements/tests.txt \
     || die "installing mmpretrain/mmdet failed"
 fi
+if ! has 'import mim, tabulate, pandas'; then
+  say "installing openmim 0.3.9 (without opendatalab / openxlab, see requirements/mim.txt)"
+  "${PIP[@]}" --no-deps "openmim==0.3.9" && "${PIP[@]}" -r requirements/mim.txt \
+    || die "installing openmim failed"
+fi
 
 # 7. ltcls ---------------------------------------------------------------------------
+# openmim finds a package at <distribution location>/<module>. A PEP 660
+# editable install (what `pip install -e .` does with setuptools >= 80) keeps
+# its dist-info in site-packages, so mim would look for site-packages/ltcls.
+# The checkout is therefore registered as `setup.py develop` did: the
+# distribution (ltcls.egg-info) lives in the checkout, site-packages holds
+# ltcls.egg-link + an easy-install.pth line (pip uninstall ltcls removes both).
 LTCLS_OK="import os, ltcls; assert os.path.realpath(os.path.dirname(os.path.dirname(ltcls.__file__))) == os.path.realpath('$ROOT')"
-if ! (cd /tmp && has "$LTCLS_OK"); then
-  say "installing ltcls (editable)"
+MIM_OK="import os, warnings; warnings.simplefilter('ignore'); import pkg_resources; loc = pkg_resources.get_distribution('ltcls').location; assert os.path.isfile(os.path.join(loc, 'ltcls', '.mim', 'model-index.yml')), loc"
+if ! (cd /tmp && has "$LTCLS_OK" && has "$MIM_OK"); then
+  say "installing ltcls (editable, registered for mim)"
   "${PIP[@]}" --no-build-isolation --no-deps -e . || die "pip install -e . failed"
+  if ! (cd /tmp && has "$MIM_OK"); then
+    SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    "$PY" -m pip uninstall -y -q ltcls || die "pip uninstall ltcls failed"
+    LTCLS_MIM_MODE=symlink "$PY" setup.py -q egg_info >/dev/null \
+      || die "python setup.py egg_info failed"
+    printf '%s\n.\n' "$ROOT" > "$SITE/ltcls.egg-link"
+    touch "$SITE/easy-install.pth"
+    grep -qxF "$ROOT" "$SITE/easy-install.pth" || echo "$ROOT" >> "$SITE/easy-install.pth"
+  fi
   (cd /tmp && has "$LTCLS_OK") || die "ltcls is not importable from $ROOT after pip install -e ."
+  (cd /tmp && has "$MIM_OK") || die "mim cannot find $ROOT/ltcls/.mim/model-index.yml"
 fi
 say "done: $("$PY" -c 'import torch, mmcv, mmengine, mmpretrain, mmdet, ltcls; print(f"torch {torch.__version__}, mmengine {mmengine.__version__}, mmcv {mmcv.__version__}, mmpretrain {mmpretrain.__version__}, mmdet {mmdet.__version__}, ltcls {ltcls.__version__}")')"

@@ -15,6 +15,7 @@ e.g. ``ImageNet_LT_train.txt``::
 """
 import json
 import os.path as osp
+import re
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -74,6 +75,10 @@ class CachedLabelsMixin:
         return sub
 
 
+#: a WordNet id folder or file-name prefix (ImageNet's n01440764)
+_WNID = re.compile(r'(?:^|/)(n\d{8})(?:/|_)')
+
+
 def _is_local(path: str) -> bool:
     return isinstance(
         get_file_backend(path, enable_singleton=True), LocalBackend)
@@ -102,6 +107,12 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
             exists (one ``exists`` call per image). Defaults to False: a
             missing or corrupt file is reported when it is loaded (use
             ``LoadImageFromFileStrict``).
+        allow_absolute_paths (bool): Accept listed image paths that are
+            absolute (``/x.jpg``, ``s3://...``) or leave ``data_prefix``
+            (``../x.jpg``); they are then used as they are. Defaults to
+            False: such a line is an error naming ``file:line``, because it
+            silently bypasses ``data_root`` (BalFeat's ImageNet-LT lists
+            start with ``/``; strip it or set this flag).
         **kwargs: Passed to mmpretrain's ``BaseDataset`` (``pipeline``,
             ``metainfo``, ``classes``, ``test_mode``, ``indices``...).
 
@@ -116,6 +127,13 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
     """
 
     NUM_CLASSES: Optional[int] = None
+    #: Subclasses whose list files put every image in a class folder (Places
+    #: 365, iNat) take their class names from the listed paths.
+    CLASS_NAMES_FROM_PATHS = False
+    #: Leading path components that are split / archive folders, not classes
+    SPLIT_FOLDERS = ('train', 'val', 'test', 'data_256', 'data_large',
+                     'train_256', 'val_256', 'test_256', 'train_val2018',
+                     'train_val_images', 'images')
 
     def __init__(self,
                  ann_file: str,
@@ -125,8 +143,10 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
                  metainfo: Optional[dict] = None,
                  classes: Union[str, Sequence[str], None] = None,
                  check_files: bool = False,
+                 allow_absolute_paths: bool = False,
                  **kwargs):
         name = type(self).__name__
+        self.allow_absolute_paths = bool(allow_absolute_paths)
         if not ann_file:
             raise ValueError(f'{name} needs ann_file (a "path label" list '
                              'file, e.g. ImageNet_LT_train.txt)')
@@ -193,7 +213,9 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
         prefix = self.img_prefix
         data_list = [
             dict(
-                img_path=join_path(prefix, rel) if prefix else rel,
+                # a URL (allow_absolute_paths) is used as it is
+                img_path=join_path(prefix, rel)
+                if prefix and '://' not in rel else rel,
                 gt_label=label) for rel, label in samples
         ]
         if self.check_files:
@@ -212,6 +234,71 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
                 f'{name}: {len(empty)} of {self.num_classes} classes have no '
                 f'image in {self.ann_file} (first: {empty[:5].tolist()})')
         return data_list
+
+    def _check_path(self, rel: str, where: str) -> str:
+        """Refuse a listed path that would not be read under
+        ``data_prefix``: absolute, a URL, or climbing out with ``..``."""
+        if self.allow_absolute_paths:
+            return rel
+        problem = None
+        if osp.isabs(rel) or rel.startswith('\\'):
+            problem = 'is absolute'
+        elif '://' in rel:
+            problem = 'is a URL'
+        elif osp.normpath(rel).split(osp.sep)[0] == '..':
+            problem = "leaves the image folder ('..')"
+        if problem is None:
+            return rel
+        raise ValueError(
+            f'{where}: image path {rel!r} {problem}, so it would bypass '
+            f'data_root/data_prefix ({self.img_prefix!r}); list paths '
+            'relative to data_prefix (e.g. strip the leading "/"), or pass '
+            'allow_absolute_paths=True to use them as they are')
+
+    def _set_class_names_from_paths(self, samples, path: str) -> None:
+        """Use the class folder of the listed paths as class names, when
+        no names were given and every label has one folder of its own.
+
+        The folder is the path's directory without leading split folders
+        (:attr:`SPLIT_FOLDERS`) and Places365's one-letter buckets:
+        ``train/airfield/1.jpg`` and ``data_256/a/airfield/1.jpg`` name
+        ``'airfield'``, ``train/apartment_building/outdoor/1.jpg``
+        ``'apartment_building/outdoor'``, iNat's
+        ``train_val2018/Plantae/7477/x.jpg`` ``'Plantae/7477'``. If a
+        class has no image, or a label has two folders, or two labels share
+        one, the names stay ``'0'..'C-1'`` (with a warning).
+        """
+        if not (self.CLASS_NAMES_FROM_PATHS and self._default_class_names):
+            return
+        names = {}
+        problem = None
+        for rel, label in samples:
+            parts = [p for p in rel.replace('\\', '/').split('/')[:-1] if p]
+            while parts and (parts[0] in self.SPLIT_FOLDERS
+                             or parts[0] in ('.', '')):
+                parts = parts[1:]
+            if parts and len(parts[0]) == 1 and len(parts) > 1:
+                parts = parts[1:]  # Places365 bucket folder a/, b/, ...
+            folder = '/'.join(parts)
+            if not folder:
+                problem = f'{rel!r} has no class folder'
+                break
+            if names.setdefault(label, folder) != folder:
+                problem = (f'label {label} is listed under two folders '
+                           f'({names[label]!r} and {folder!r})')
+                break
+        if problem is None and len(names) != self.num_classes:
+            problem = (f'{self.num_classes - len(names)} classes have no '
+                       'image')
+        if problem is None and len(set(names.values())) != len(names):
+            problem = 'two labels share a class folder'
+        if problem is not None:
+            MMLogger.get_current_instance().warning(
+                f'{type(self).__name__}: class names stay "0".."C-1": '
+                f'{problem} in {path}')
+            return
+        self._metainfo['classes'] = tuple(names[i]
+                                          for i in range(self.num_classes))
 
     def _check_label(self, label: int, where: str) -> int:
         if not 0 <= label < self.num_classes:
@@ -236,10 +323,12 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
                 raise ValueError(
                     f'{path}:{lineno}: malformed line {line!r}; expected '
                     '"<relative/image/path> <integer label>"')
-            samples.append(
-                (fields[0], self._check_label(label, f'{path}:{lineno}')))
+            where = f'{path}:{lineno}'
+            samples.append((self._check_path(fields[0], where),
+                            self._check_label(label, where)))
         if not samples:
             raise ValueError(f'{path}: no "path label" line found')
+        self._set_class_names_from_paths(samples, path)
         return samples
 
     def _parse_json(self, path: str) -> List[tuple]:
@@ -273,7 +362,10 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
                 if img['id'] not in id2label:
                     raise ValueError(f'{path}: image id {img["id"]} '
                                      f'({img["file_name"]}) has no annotation')
-                samples.append((img['file_name'], id2label[img['id']]))
+                samples.append(
+                    (self._check_path(img['file_name'],
+                                      f'{path}: image id {img["id"]}'),
+                     id2label[img['id']]))
             cats = data.get('categories') or []
             names = {int(c['id']): str(c['name']) for c in cats}
         except (KeyError, TypeError) as e:
@@ -311,13 +403,48 @@ class ImageNetLT(LongTailTxtDataset):
     NUM_CLASSES = 1000
     METAINFO = {'classes': IMAGENET_CATEGORIES}
 
+    def _set_class_names_from_paths(self, samples, path: str) -> None:
+        """Check that the WordNet ids in the listed paths
+        (``train/n01440764/...``) follow the sorted-WNID label order that
+        ``IMAGENET_CATEGORIES`` assumes; if they do not, the names would be
+        wrong, so the WNIDs (or '0'..'999') are used instead, with a
+        warning."""
+        if not self._default_class_names:
+            return
+        wnid_of = {}
+        for rel, label in samples:
+            match = _WNID.search(rel)
+            if match is None:
+                return  # not WNID folders: nothing to check
+            if wnid_of.setdefault(label, match.group(1)) != match.group(1):
+                break
+        else:
+            ordered = sorted(wnid_of, key=wnid_of.get)
+            if ordered == sorted(wnid_of):
+                return  # labels increase with the WNID: the names fit
+        if len(wnid_of) == self.num_classes and len(set(
+                wnid_of.values())) == self.num_classes:
+            names = tuple(wnid_of[i] for i in range(self.num_classes))
+        else:
+            names = tuple(str(i) for i in range(self.num_classes))
+        MMLogger.get_current_instance().warning(
+            f'{path}: the labels do not follow the sorted WordNet-id order '
+            "of mmpretrain's IMAGENET_CATEGORIES; class names are "
+            f'{names[0]!r}.. instead of the ImageNet category names')
+        self._metainfo['classes'] = names
+
 
 @DATASETS.register_module()
 class PlacesLT(LongTailTxtDataset):
     """Places-LT (Liu et al. 2019): 365 classes, 62,500 training images
     (4,980..5 per class), from ``Places_LT_{train,val,test}.txt``; paths are
-    relative to the Places365-standard image folder (``data_prefix``)."""
+    relative to the Places365-standard image folder (``data_prefix``).
+
+    Class names are the class folders of the listed paths
+    (``train/airfield/...`` -> ``'airfield'``), see
+    :meth:`LongTailTxtDataset._set_class_names_from_paths`."""
     NUM_CLASSES = 365
+    CLASS_NAMES_FROM_PATHS = True
 
 
 @DATASETS.register_module()
@@ -328,6 +455,9 @@ class INaturalist2018(LongTailTxtDataset):
     ``ann_file`` is either a list file of the LT papers
     (``iNaturalist18_train.txt``: ``train_val2018/<...>.jpg <label>``) or the
     official ``train2018.json`` / ``val2018.json`` (chosen by the ``.json``
-    suffix; label = ``category_id``; class names from ``categories``).
+    suffix; label = ``category_id``; class names from ``categories``). With a
+    list file the class names are the listed folders
+    (``train_val2018/Plantae/7477/x.jpg`` -> ``'Plantae/7477'``).
     """
     NUM_CLASSES = 8142
+    CLASS_NAMES_FROM_PATHS = True

@@ -287,3 +287,124 @@ def test_base_configs_build(tmp_path, repo_root):
             ds = DATASETS.build(ds_cfg)
             assert ds.class_counts[:2].tolist() == [2, 1]
             assert tuple(ds[0]['inputs'].shape) == (3, 224, 224)
+
+
+@pytest.mark.parametrize('line, problem', [
+    ('/train/n01440764/a.JPEG 0', 'is absolute'),
+    ('../elsewhere/a.jpg 0', r"leaves the image folder \('..'\)"),
+    ('train/../../a.jpg 0', r"leaves the image folder \('..'\)"),
+    ('s3://bucket/a.jpg 0', 'is a URL'),
+])
+def test_paths_outside_data_root_are_errors_naming_the_line(
+        tmp_path, line, problem):
+    """BalFeat's imagenet_lt lists start with '/': join_path would drop
+    data_root silently; the line is refused unless explicitly allowed."""
+    (tmp_path / 'l.txt').write_text(f'train/c0/ok.jpg 1\n{line}\n')
+    with pytest.raises(ValueError, match=rf'l.txt:2: image path .* {problem}'
+                       '.*allow_absolute_paths=True'):
+        LongTailTxtDataset(
+            ann_file='l.txt', data_root=str(tmp_path), num_classes=2)
+    ds = LongTailTxtDataset(
+        ann_file='l.txt',
+        data_root=str(tmp_path),
+        num_classes=2,
+        allow_absolute_paths=True)
+    rel = line.rsplit(maxsplit=1)[0]
+    expected = rel if rel.startswith(('/', 's3:')) else osp.join(
+        str(tmp_path), rel)
+    assert ds.get_data_info(1)['img_path'] == expected
+
+
+def test_absolute_paths_in_inat_json_are_errors(tmp_path):
+    write_inat_json(
+        str(tmp_path / 'abs.json'), [('train_val2018/a.jpg', 1),
+                                     ('/abs/b.jpg', 2)],
+        num_categories=3)
+    with pytest.raises(ValueError,
+                       match=r'abs.json: image id 1001: image path '
+                       r"'/abs/b.jpg' is absolute"):
+        INaturalist2018(
+            data_root=str(tmp_path), ann_file='abs.json', num_classes=3)
+
+
+def test_places_and_inat_class_names_from_list_paths(tmp_path):
+    from ltcls.evaluation.metrics import LongTailAccuracy
+    root = str(tmp_path)
+    folders = ['airfield', 'apartment_building/outdoor', 'bamboo_forest']
+    lines = []
+    for c, folder in enumerate(folders):
+        for k in range(3 - c):
+            lines.append(f'train/{folder}/{k}.jpg {c}')
+    (tmp_path / 'train.txt').write_text('\n'.join(lines) + '\n')
+    # copies from the 256x256 archive: data_256/<letter>/<class>/...
+    (tmp_path / 'd256.txt').write_text(''.join(
+        f'data_256/{f[0]}/{f}/0.jpg {c}\n' for c, f in enumerate(folders)))
+    for ann in ('train.txt', 'd256.txt'):
+        ds = PlacesLT(data_root=root, ann_file=ann, num_classes=3)
+        assert ds.CLASSES == tuple(folders), ann
+        assert ds.metainfo['classes'] == tuple(folders)
+    inat_lines = ''.join(f'train_val2018/Plantae/{c}/{k}.jpg {c}\n'
+                         for c in range(3) for k in range(2))
+    (tmp_path / 'inat.txt').write_text(inat_lines)
+    inat = INaturalist2018(data_root=root, ann_file='inat.txt', num_classes=3)
+    assert inat.CLASSES == ('Plantae/0', 'Plantae/1', 'Plantae/2')
+    # a label under two folders, a class without image: names stay ids
+    (tmp_path / 'mixed.txt').write_text('train/a/0.jpg 0\ntrain/b/1.jpg 0\n'
+                                        'train/c/2.jpg 1\ntrain/d/0.jpg 2\n')
+    assert PlacesLT(data_root=root, ann_file='mixed.txt',
+                    num_classes=3).CLASSES == ('0', '1', '2')
+    assert PlacesLT(data_root=root, ann_file='train.txt',
+                    num_classes=4).CLASSES == ('0', '1', '2', '3')
+    # given names win
+    assert PlacesLT(
+        data_root=root, ann_file='train.txt', num_classes=3,
+        classes=['x', 'y', 'z']).CLASSES == ('x', 'y', 'z')
+    # ... and reach the per-class output of LongTailAccuracy
+    ds = PlacesLT(data_root=root, ann_file='train.txt', num_classes=3)
+    metric = LongTailAccuracy(
+        topk=1,
+        many_thr=2,
+        few_thr=1,
+        class_counts=ds.class_counts.tolist(),
+        out_dir=str(tmp_path / 'out'))
+    metric.dataset_meta = ds.metainfo
+    rows = _per_class_rows(metric, ds, tmp_path)
+    assert [r['class_name'] for r in rows] == folders
+
+
+def _per_class_rows(metric, ds, tmp_path):
+    """Run LongTailAccuracy once (every prediction correct) and read its
+    per-class JSON."""
+    import glob
+
+    import torch
+    labels = torch.as_tensor(ds.get_gt_labels())
+    samples = [
+        dict(
+            pred_score=torch.nn.functional.one_hot(lab, 3).float(),
+            pred_label=lab.view(1),
+            gt_label=lab.view(1)) for lab in labels
+    ]
+    metric.process([], samples)
+    metric.evaluate(len(samples))
+    files = glob.glob(str(tmp_path / 'out' / '**' / '*.json'),
+                      recursive=True)
+    assert files, list(os.walk(tmp_path / 'out'))
+    with open(files[0]) as f:
+        return json.load(f)['classes']
+
+
+def test_imagenet_lt_names_need_sorted_wnid_labels(tmp_path):
+    root = str(tmp_path)
+    (tmp_path / 'ok.txt').write_text(
+        'train/n01440764/n01440764_190.JPEG 0\n'
+        'val/n01443537/ILSVRC2012_val_00000236.JPEG 1\n'
+        'train/n15075141/n15075141_1.JPEG 999\n')
+    ds = ImageNetLT(data_root=root, ann_file='ok.txt')
+    assert ds.CLASSES[0] == 'tench, Tinca tinca'
+    assert ds.CLASSES[999].startswith('toilet tissue')
+    # labels in another order: mmpretrain's names would be wrong
+    (tmp_path / 'bad.txt').write_text('train/n01443537/a.JPEG 0\n'
+                                      'train/n01440764/b.JPEG 1\n')
+    ds = ImageNetLT(data_root=root, ann_file='bad.txt')
+    assert ds.CLASSES[:2] == ('0', '1')

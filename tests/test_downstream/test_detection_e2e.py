@@ -84,7 +84,7 @@ def test_faster_rcnn_c4_voc(repo_root, ltcls_ckpt, tmp_path):
     out = str(tmp_path / 'voc_metrics.json')
     log = _run([
         sys.executable, 'tools/test.py',
-        str(cfg), det_ckpt, '--work-dir', work, '--out', out
+        str(cfg), det_ckpt, '--work-dir', work, '--out-metrics', out
     ], repo_root)
     metrics = _metrics(
         out, ['pascal_voc/mAP', 'pascal_voc/AP50', 'pascal_voc/AP75'])
@@ -120,7 +120,7 @@ def test_mask_rcnn_fpn_coco_from_extracted_backbone(repo_root, ltcls_ckpt,
     out = str(tmp_path / 'coco_metrics.json')
     log = _run([
         sys.executable, 'tools/test.py',
-        str(cfg), det_ckpt, '--work-dir', work, '--out', out
+        str(cfg), det_ckpt, '--work-dir', work, '--out-metrics', out
     ], repo_root)
     _metrics(out, [
         'coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75',

@@ -100,7 +100,7 @@ def test_published_checkpoint_loads_with_tools_test(quickstart_run, tmp_path,
     out = str(tmp_path / 'metrics.json')
     proc = run_tool([
         'tools/test.py', QUICKSTART_CFG, final, '--work-dir',
-        str(tmp_path / 'work'), '--out', out, '--cfg-options',
+        str(tmp_path / 'work'), '--out-metrics', out, '--cfg-options',
         'test_dataloader.dataset.indices=100'
     ], repo_root)
     metrics = json.load(open(out))
@@ -274,3 +274,55 @@ def test_help():
     with pytest.raises(SystemExit) as e:
         publish_model.parse_args(['--help'])
     assert e.value.code == 0
+
+
+# Run in a fresh interpreter that cannot import ltcls / mmengine /
+# mmpretrain / mmcv: a published file must open with torch alone.
+_TORCH_ONLY_LOAD = r'''
+import importlib.abc, sys
+BLOCKED = ('ltcls', 'mmengine', 'mmpretrain', 'mmcv')
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in BLOCKED:
+            raise ImportError(f'{name} is blocked in this test')
+sys.meta_path.insert(0, Block())
+import torch
+try:
+    ckpt = torch.load(sys.argv[1], map_location='cpu', weights_only=True)
+except Exception as e:
+    print('FAILED', type(e).__name__, str(e).splitlines()[0])
+    sys.exit(3)
+assert not [m for m in sys.modules if m.split('.')[0] in BLOCKED]
+sd = ckpt['state_dict']
+assert all(isinstance(v, torch.Tensor) for v in sd.values())
+print('OK', len(sd), sorted(ckpt), ckpt['meta']['dataset_meta']['classes'][:2])
+'''
+
+
+def _load_torch_only(path, tmp_path):
+    import os
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    return subprocess.run([sys.executable, '-c', _TORCH_ONLY_LOAD, path],
+                          cwd=str(tmp_path),
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
+
+
+def test_published_checkpoint_needs_nothing_but_torch(quickstart_run,
+                                                      tmp_path):
+    src = quickstart_run['checkpoint']
+    final, out, _ = publish_model.process_checkpoint(
+        src, str(tmp_path / 'pub.pth'))
+    proc = _load_torch_only(final, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith(f'OK {len(out["state_dict"])} '
+                                  "['meta', 'state_dict'] ['0', '1']"), \
+        proc.stdout
+    # the Runner checkpoint it came from does not (mmengine's HistoryBuffer
+    # in the message hub): this is what publishing is for
+    proc = _load_torch_only(src, tmp_path)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert 'FAILED' in proc.stdout

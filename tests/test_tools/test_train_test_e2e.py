@@ -29,8 +29,8 @@ def test_train_then_test(repo_root, tmp_path):
     ckpt = osp.join(work, 'epoch_6.pth')
     assert osp.isfile(ckpt)
     out = str(tmp_path / 'metrics.json')
-    proc = _run(['tools/test.py', CFG, ckpt, '--work-dir', work, '--out',
-                 out], repo_root)
+    proc = _run(['tools/test.py', CFG, ckpt, '--work-dir', work,
+                 '--out-metrics', out], repo_root)
     metrics = json.load(open(out))
     assert 'accuracy/top1' in metrics
     # 6 epochs on 10 classes: must beat chance (10%) clearly

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ltcls.registry import MODELS
+from ..utils.init_cfg import complete_init_cfg
 
 
 class _PadShortcut(nn.Module):
@@ -72,7 +73,11 @@ class ResNet32CIFAR(BaseBackbone):
             Defaults to False.
         norm_cfg (dict): Normalisation layer config. Defaults to BN.
         init_cfg (dict | list[dict], optional): Defaults to Kaiming normal
-            for conv and linear layers, as in the reference code.
+            for conv and linear layers, as in the reference code. A dict
+            with only ``checkpoint`` (what ``--cfg-options
+            model.backbone.init_cfg.checkpoint=X.pth`` gives) loads the
+            ``backbone.*`` weights of that classifier checkpoint
+            (:func:`ltcls.models.utils.complete_init_cfg`).
 
     Shapes:
         input: (N, in_channels, H, W); output: tuple of (N, C_i, H_i, W_i).
@@ -92,7 +97,7 @@ class ResNet32CIFAR(BaseBackbone):
                           nonlinearity='relu', distribution='normal'),
                      dict(type='Constant', val=1, layer=['_BatchNorm'])
                  ]):
-        super().__init__(init_cfg)
+        super().__init__(complete_init_cfg(init_cfg, type(self).__name__))
         if depth not in self.arch_settings:
             raise KeyError(f'invalid depth {depth} for ResNet32CIFAR; choose '
                            f'from {sorted(self.arch_settings)}')

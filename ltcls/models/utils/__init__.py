@@ -6,3 +6,4 @@ from .subclass_clustering import *  # noqa: F401,F403
 from .data_preprocessor import *  # noqa: F401,F403
 from .effective_num import *  # noqa: F401,F403
 from .class_balanced_queue import *  # noqa: F401,F403
+from .init_cfg import *  # noqa: F401,F403
