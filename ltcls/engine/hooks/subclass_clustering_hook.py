@@ -204,7 +204,8 @@ class SubclassClusteringHook(Hook):
     def before_train_epoch(self, runner) -> None:
         if not self.is_cluster_epoch(runner.epoch):
             return
-        if runner.message_hub.get_info('resumed_batches', 0):
+        hub = getattr(runner, 'message_hub', None)
+        if hub is not None and hub.get_info('resumed_batches', 0):
             # resumed inside this epoch (ExactResumeHook): its clustering
             # was done before the checkpoint, which holds the result
             return

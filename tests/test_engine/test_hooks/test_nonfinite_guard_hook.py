@@ -96,7 +96,8 @@ def test_stop_names_iteration_and_term_and_keeps_good_checkpoint(tmp_path):
 
 def test_inf_loss_is_caught_too(tmp_path):
     runner = make_runner(tmp_path, Model(bad_iters={2}, bad_value=math.inf))
-    with pytest.raises(NonFiniteLossError, match=r'iteration 2 .*loss_bad=inf'):
+    with pytest.raises(NonFiniteLossError,
+                       match=r'iteration 2 .*loss_bad=inf'):
         runner.train()
 
 
@@ -152,7 +153,8 @@ def test_nonfinite_checkpoint_is_refused(tmp_path):
     runner.train()
     with torch.no_grad():
         runner.model.lin.bias.fill_(float('nan'))
-    with pytest.raises(NonFiniteCheckpointError, match=r'state_dict\.lin\.bias'):
+    with pytest.raises(NonFiniteCheckpointError,
+                       match=r'state_dict\.lin\.bias'):
         runner.save_checkpoint(str(tmp_path), 'bad.pth')
     assert not osp.exists(osp.join(tmp_path, 'bad.pth'))
 
