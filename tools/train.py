@@ -158,7 +158,10 @@ def merge_args(cfg, args):
                 '--amp needs a GPU: mmengine 0.10.7\'s AmpOptimWrapper only '
                 'trains on gpu/npu/mlu/musa devices, and CUDA is not '
                 'available here. Train without --amp on the CPU.')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        # keep the divergence guard of default_runtime.py's wrapper
+        cfg.optim_wrapper.type = 'GuardedAmpOptimWrapper' if \
+            cfg.optim_wrapper.get('type') == 'GuardedOptimWrapper' \
+            else 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
     if args.resume == 'auto':

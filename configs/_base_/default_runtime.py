@@ -13,7 +13,17 @@ default_hooks = dict(
         type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # ltcls: exact resume (per-epoch seeding, every rank's RNG states in the
+    # checkpoints, mid-epoch resume at the next batch)
+    exact_resume=dict(type='ExactResumeHook'),
+    # ltcls: a non-finite loss / gradient norm stops the run (action='skip'
+    # skips and counts such steps); no non-finite checkpoint is written
+    nonfinite_guard=dict(type='NonFiniteGuardHook', action='stop'),
 )
+
+# ltcls: never applies a step whose loss or gradient norm is not finite
+# (NonFiniteGuardHook reports it). Configs set the optimizer (dicts merge).
+optim_wrapper = dict(type='GuardedOptimWrapper')
 
 # NumClassesCheckHook: the classifier's num_classes must match the datasets.
 # ClassCountsHook: passes the train set's per-class counts to every loss,

@@ -42,7 +42,7 @@ custom_hooks = [
 ]
 
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    type='GuardedAmpOptimWrapper',  # AMP + divergence guard
     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=5e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.2, by_epoch=True, begin=0, end=5),

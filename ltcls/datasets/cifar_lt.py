@@ -37,7 +37,8 @@ from mmpretrain.datasets.utils import check_md5, download_and_extract_archive
 
 from ltcls.registry import DATASETS
 from .long_tail import (PROFILES, LongTailMixin, check_imbalance_factor,
-                        long_tail_counts, select_first_per_class)
+                        check_no_empty_class, long_tail_counts,
+                        select_first_per_class)
 from .txt_lt import CachedLabelsMixin
 
 __all__ = ['CIFAR10LT', 'CIFAR100LT']
@@ -256,12 +257,10 @@ class CIFAR10LT(CachedLabelsMixin, LongTailMixin, CIFAR10):
         n_max = int(available.min())
         counts = long_tail_counts(n_max, num_classes, self.imbalance_factor,
                                   self.profile)
-        empty = [c for c, n in enumerate(counts) if n < 1]
-        if empty:
-            raise ValueError(
-                f'imbalance_factor={self.imbalance_factor:g} leaves classes '
-                f'{empty[:10]} of {type(self).__name__} with zero training '
-                f'images (n_max={n_max}); use imbalance_factor <= {n_max}')
+        check_no_empty_class(
+            counts, f'{type(self).__name__}: imbalance_factor='
+            f'{self.imbalance_factor:g} (n_max={n_max})',
+            f'use imbalance_factor <= {n_max}')
         self.profile_counts = counts
         if self.selection == 'file_order':
             return select_first_per_class(labels, counts)

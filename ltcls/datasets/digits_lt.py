@@ -15,7 +15,8 @@ from mmpretrain.datasets.base_dataset import BaseDataset
 
 from ltcls.registry import DATASETS
 from .long_tail import (LongTailMixin, check_imbalance_factor,
-                        long_tail_counts, select_first_per_class)
+                        check_no_empty_class, long_tail_counts,
+                        select_first_per_class)
 
 DIGITS_CLASSES = tuple(str(i) for i in range(10))
 
@@ -97,12 +98,10 @@ class DigitsLT(LongTailMixin, BaseDataset):
             n_max = min(len(p) for p in pool_idx)
             counts = long_tail_counts(n_max, num_classes,
                                       self.imbalance_factor, self.profile)
-            if min(counts) < 1:
-                empty = [c for c, n in enumerate(counts) if n < 1]
-                raise ValueError(
-                    f'imbalance_factor={self.imbalance_factor:g} leaves classes '
-                    f'{empty} with zero training images (n_max={n_max}); use '
-                    f'an imbalance factor <= {n_max}')
+            check_no_empty_class(
+                counts, f'DigitsLT: imbalance_factor='
+                f'{self.imbalance_factor:g} (n_max={n_max})',
+                f'use an imbalance factor <= {n_max}')
             chosen = pool[select_first_per_class(labels[pool], counts)]
         # mmengine adds ``sample_idx`` (the dataset index) in get_data_info.
         return [dict(img=imgs[i], gt_label=int(labels[i])) for i in chosen]

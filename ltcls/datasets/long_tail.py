@@ -92,6 +92,33 @@ def select_first_per_class(labels: Sequence[int],
     return np.flatnonzero(keep)
 
 
+def check_no_empty_class(counts, where: str, hint: str = '') -> None:
+    """Refuse a training split in which a class has no image.
+
+    Every LT dataset (CIFAR-LT, DigitsLT, the txt / JSON lists) goes through
+    this check: a class without training images has a zero prior (``log 0``
+    in Balanced Softmax / logit adjustment), no positive for the contrastive
+    losses, and an undefined class-balanced weight.
+
+    Args:
+        counts: (C,) images per class.
+        where (str): what is being built, starts the message (e.g.
+            ``'ImageNetLT: ann_file train.txt'``).
+        hint (str): how to fix it, appended to the message.
+
+    Raises:
+        ValueError: naming the class ids (the first 20) without an image.
+    """
+    counts = np.asarray(counts)
+    empty = np.flatnonzero(counts < 1).tolist()
+    if not empty:
+        return
+    shown = str(empty[:20])[:-1] + (', ...]' if len(empty) > 20 else ']')
+    raise ValueError(
+        f'{where}: class ids {shown} ({len(empty)} of {len(counts)} '
+        'classes) have zero training images' + (f'; {hint}' if hint else ''))
+
+
 class LongTailMixin:
     """Adds per-class training counts to an mmpretrain ``BaseDataset``.
 

@@ -26,7 +26,7 @@ from mmpretrain.datasets.base_dataset import BaseDataset
 from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
 
 from ltcls.registry import DATASETS
-from .long_tail import LongTailMixin
+from .long_tail import LongTailMixin, check_no_empty_class
 
 __all__ = [
     'CachedLabelsMixin', 'LongTailTxtDataset', 'ImageNetLT', 'PlacesLT',
@@ -113,6 +113,9 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
             False: such a line is an error naming ``file:line``, because it
             silently bypasses ``data_root`` (BalFeat's ImageNet-LT lists
             start with ``/``; strip it or set this flag).
+        allow_empty_classes (bool): Accept a list in which a class has no
+            image (with a warning). Defaults to False: refused, with the
+            class ids named (see ``check_no_empty_class``).
         **kwargs: Passed to mmpretrain's ``BaseDataset`` (``pipeline``,
             ``metainfo``, ``classes``, ``test_mode``, ``indices``...).
 
@@ -144,6 +147,7 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
                  classes: Union[str, Sequence[str], None] = None,
                  check_files: bool = False,
                  allow_absolute_paths: bool = False,
+                 allow_empty_classes: bool = False,
                  **kwargs):
         name = type(self).__name__
         self.allow_absolute_paths = bool(allow_absolute_paths)
@@ -155,6 +159,7 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
                 f'{name}: data_root {data_root!r} does not exist or is not '
                 'a directory')
         self.check_files = bool(check_files)
+        self.allow_empty_classes = bool(allow_empty_classes)
 
         metainfo = self._compat_classes(metainfo, classes)
         user_classes = metainfo.get('classes', None)
@@ -228,6 +233,12 @@ class LongTailTxtDataset(CachedLabelsMixin, LongTailMixin, BaseDataset):
                     f'{self.ann_file} do not exist, e.g. {missing[:3]}')
         labels = np.array([lab for _, lab in samples], dtype=np.int64)
         counts = np.bincount(labels, minlength=self.num_classes)
+        if not self.allow_empty_classes:
+            check_no_empty_class(
+                counts, f'{name}: {self.ann_file}',
+                'every class needs an image (fix the list or num_classes; '
+                'allow_empty_classes=True accepts it, e.g. for an '
+                'evaluation subset)')
         empty = np.flatnonzero(counts == 0)
         if len(empty):
             MMLogger.get_current_instance().warning(

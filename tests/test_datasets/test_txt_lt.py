@@ -99,8 +99,11 @@ def test_data_prefix_and_class_names(lt_root, tmp_path):
 def test_registered_lt_datasets(tmp_path):
     root = str(tmp_path)
     make_split(root, [2, 1, 3], label_of=lambda c: [0, 999, 500][c])
+    # tiny fixtures of the 1000 / 365 / 8142-class datasets: most classes
+    # have no image (refused by default, see test_empty_class_is_refused)
     ds = DATASETS.build(
-        dict(type='ImageNetLT', data_root=root, ann_file='train.txt'))
+        dict(type='ImageNetLT', data_root=root, ann_file='train.txt',
+             allow_empty_classes=True))
     assert isinstance(ds, ImageNetLT) and ds.num_classes == 1000
     counts = ds.class_counts
     assert counts.shape == (1000, )
@@ -112,7 +115,8 @@ def test_registered_lt_datasets(tmp_path):
             match=r'train.txt:2: label 999 is out of range for '
             r'num_classes=365'):
         PlacesLT(data_root=root, ann_file='train.txt')
-    inat = INaturalist2018(data_root=root, ann_file='train.txt')
+    inat = INaturalist2018(
+        data_root=root, ann_file='train.txt', allow_empty_classes=True)
     assert inat.num_classes == 8142 and inat.class_counts[500] == 3
 
 
@@ -152,9 +156,11 @@ def test_inat_json_equals_list_file(tmp_path):
         label_of=lambda c: [7477, 0, 8141][c])
     write_inat_json(osp.join(root, 'train2018.json'), entries)
     from_list = INaturalist2018(
-        data_root=root, ann_file='iNaturalist18_train.txt')
+        data_root=root, ann_file='iNaturalist18_train.txt',
+        allow_empty_classes=True)
     from_json = INaturalist2018(
-        data_root=root, ann_file='train2018.json', pipeline=PIPELINE)
+        data_root=root, ann_file='train2018.json', pipeline=PIPELINE,
+        allow_empty_classes=True)
     assert len(from_json) == len(from_list) == 6
     for i in range(6):
         assert from_json.get_data_info(i)['img_path'] == \
@@ -170,7 +176,8 @@ def test_inat_json_equals_list_file(tmp_path):
         osp.join(root, 'partial.json'),
         entries,
         categories=[dict(id=0, name='x')])
-    ds = INaturalist2018(data_root=root, ann_file='partial.json')
+    ds = INaturalist2018(data_root=root, ann_file='partial.json',
+                         allow_empty_classes=True)
     assert ds.CLASSES[0] == '0'
 
 
@@ -238,7 +245,8 @@ def test_missing_paths_and_malformed_lines(tmp_path):
     # paths with spaces: the label is the last field
     write_jpeg(osp.join(root, 'my dir', 'x y.jpg'), 7)
     (tmp_path / 'space.txt').write_text('my dir/x y.jpg 2\n')
-    ds = PlacesLT(data_root=root, ann_file='space.txt', check_files=True)
+    ds = PlacesLT(data_root=root, ann_file='space.txt', check_files=True,
+                  allow_empty_classes=True)
     assert ds.get_data_info(0)['img_path'] == osp.join(root, 'my dir/x y.jpg')
     (tmp_path / 'gone.txt').write_text('my dir/x y.jpg 2\nno/such.jpg 1\n')
     with pytest.raises(FileNotFoundError, match='1 image file.*no/such.jpg'):
@@ -256,7 +264,8 @@ def test_corrupt_and_missing_images_raise_naming_the_file(tmp_path):
     open(osp.join(root, 'empty.jpg'), 'wb').close()
     (tmp_path / 'l.txt').write_text(
         'ok.jpg 0\ntrunc.jpg 0\njunk.jpg 1\nempty.jpg 1\nmissing.jpg 1\n')
-    ds = PlacesLT(data_root=root, ann_file='l.txt', pipeline=PIPELINE)
+    ds = PlacesLT(data_root=root, ann_file='l.txt', pipeline=PIPELINE,
+                  allow_empty_classes=True)
     assert tuple(ds[0]['inputs'].shape) == (3, 32, 32)
     for i, exc, name in ((1, OSError, 'trunc.jpg'), (2, OSError, 'junk.jpg'),
                          (3, OSError, 'empty.jpg'), (4, FileNotFoundError,
@@ -284,6 +293,7 @@ def test_base_configs_build(tmp_path, repo_root):
             ds_cfg = cfg[key].dataset.copy()
             assert osp.basename(ds_cfg.ann_file) in files
             ds_cfg.data_root = root
+            ds_cfg.allow_empty_classes = True  # 2-class fixture
             ds = DATASETS.build(ds_cfg)
             assert ds.class_counts[:2].tolist() == [2, 1]
             assert tuple(ds[0]['inputs'].shape) == (3, 224, 224)
@@ -353,8 +363,8 @@ def test_places_and_inat_class_names_from_list_paths(tmp_path):
                                         'train/c/2.jpg 1\ntrain/d/0.jpg 2\n')
     assert PlacesLT(data_root=root, ann_file='mixed.txt',
                     num_classes=3).CLASSES == ('0', '1', '2')
-    assert PlacesLT(data_root=root, ann_file='train.txt',
-                    num_classes=4).CLASSES == ('0', '1', '2', '3')
+    assert PlacesLT(data_root=root, ann_file='train.txt', num_classes=4,
+                    allow_empty_classes=True).CLASSES == ('0', '1', '2', '3')
     # given names win
     assert PlacesLT(
         data_root=root, ann_file='train.txt', num_classes=3,
@@ -400,11 +410,26 @@ def test_imagenet_lt_names_need_sorted_wnid_labels(tmp_path):
         'train/n01440764/n01440764_190.JPEG 0\n'
         'val/n01443537/ILSVRC2012_val_00000236.JPEG 1\n'
         'train/n15075141/n15075141_1.JPEG 999\n')
-    ds = ImageNetLT(data_root=root, ann_file='ok.txt')
+    ds = ImageNetLT(data_root=root, ann_file='ok.txt',
+                    allow_empty_classes=True)  # 3 of 1000 classes
     assert ds.CLASSES[0] == 'tench, Tinca tinca'
     assert ds.CLASSES[999].startswith('toilet tissue')
     # labels in another order: mmpretrain's names would be wrong
     (tmp_path / 'bad.txt').write_text('train/n01443537/a.JPEG 0\n'
                                       'train/n01440764/b.JPEG 1\n')
-    ds = ImageNetLT(data_root=root, ann_file='bad.txt')
+    ds = ImageNetLT(data_root=root, ann_file='bad.txt',
+                    allow_empty_classes=True)
     assert ds.CLASSES[:2] == ('0', '1')
+
+
+def test_empty_class_is_refused_with_the_class_ids(tmp_path):
+    root = str(tmp_path)
+    make_split(root, [3, 0, 2, 0])  # classes 1 and 3 have no image
+    with pytest.raises(ValueError,
+                       match=r'train.txt: class ids \[1, 3\] \(2 of 4 '
+                       r'classes\) have zero training images'):
+        LongTailTxtDataset(ann_file='train.txt', data_root=root,
+                           num_classes=4)
+    ds = LongTailTxtDataset(ann_file='train.txt', data_root=root,
+                            num_classes=4, allow_empty_classes=True)
+    assert ds.class_counts.tolist() == [3, 0, 2, 0]

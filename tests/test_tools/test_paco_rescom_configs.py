@@ -86,7 +86,7 @@ def test_paco_recipes():
     assert inat.optim_wrapper.optimizer.weight_decay == 1e-4
     places = _cfg('paco/paco_resnet152-in1k-pre_4xb32-30e_places-lt.py')
     assert places.model.trainable_conv == ['layer4.2']
-    assert places.optim_wrapper.type == 'AmpOptimWrapper'
+    assert places.optim_wrapper.type == 'GuardedAmpOptimWrapper'
     assert places.train_cfg.max_epochs == 30
     assert places.model.backbone.init_cfg.checkpoint == \
         'torchvision://resnet152'

@@ -92,7 +92,7 @@ def test_amp_sets_amp_optim_wrapper(repo_root, monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     args = train.parse_args([CFG, '--amp'])
     cfg = train.merge_args(Config.fromfile(osp.join(repo_root, CFG)), args)
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.type == 'GuardedAmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
 
 

@@ -9,3 +9,6 @@ from .curriculum_hook import *  # noqa: F401,F403
 from .det_precise_bn_hook import *  # noqa: F401,F403
 from .queue_warmup_hook import *  # noqa: F401,F403
 from .subclass_clustering_hook import *  # noqa: F401,F403
+from .exact_resume_hook import *  # noqa: F401,F403
+from .nonfinite_guard_hook import *  # noqa: F401,F403
+from .interrupt_hook import *  # noqa: F401,F403

@@ -204,6 +204,11 @@ class SubclassClusteringHook(Hook):
     def before_train_epoch(self, runner) -> None:
         if not self.is_cluster_epoch(runner.epoch):
             return
+        hub = getattr(runner, 'message_hub', None)
+        if hub is not None and hub.get_info('resumed_batches', 0):
+            # resumed inside this epoch (ExactResumeHook): its clustering
+            # was done before the checkpoint, which holds the result
+            return
         model = self._model(runner)
         first = not model.is_cluster_ready
         self.cluster(runner, model)

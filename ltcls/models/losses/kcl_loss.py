@@ -52,6 +52,7 @@ from ltcls.registry import MODELS
 from ltcls.models.utils.gather import rank_offset
 from .autocast import autocast_off
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
+from .utils import check_number
 
 __all__ = [
     'kcl_loss', 'kcl_loss_per_anchor', 'select_positives', 'KCLLoss',
@@ -165,8 +166,7 @@ def _check(query, key, labels, queue_keys, queue_labels, temperature):
         raise ValueError(f'queue_labels must be ({queue_keys.shape[0]},) '
                          '(class labels, -1 = empty slot), got '
                          f'{tuple(queue_labels.shape)}')
-    if not float(temperature) > 0:
-        raise ValueError(f'temperature must be > 0, got {temperature}')
+    check_number(None, 'temperature', temperature)
 
 
 @autocast_off
@@ -289,9 +289,7 @@ class KCLLoss(nn.Module):
         if pos_k is not None and (not isinstance(pos_k, int) or pos_k < 0):
             raise ValueError(
                 f'KCLLoss: pos_k must be an int >= 0 or None, got {pos_k!r}')
-        if not float(temperature) > 0:
-            raise ValueError(
-                f'KCLLoss: temperature must be > 0, got {temperature}')
+        check_number('KCLLoss', 'temperature', temperature)
         if pos_selection not in POS_SELECTIONS:
             raise ValueError(f'KCLLoss: pos_selection must be one of '
                              f'{POS_SELECTIONS}, got {pos_selection!r}')

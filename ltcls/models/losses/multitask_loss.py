@@ -119,8 +119,7 @@ def multitask_supcon_per_anchor(
         raise ValueError(f'labels must be >= 0, got min {int(labels.min())}')
     if (queue_keys is None) != (queue_labels is None):
         raise ValueError('queue_keys and queue_labels must be given together')
-    if not float(temperature) > 0:
-        raise ValueError(f'temperature must be > 0, got {temperature}')
+    check_number(None, 'temperature', temperature)
     dtype = compute_dtype_of(anchors)
     logits, pos, valid = sample_bank(anchors, labels, temperature, keys,
                                      key_labels, queue_keys, queue_labels,

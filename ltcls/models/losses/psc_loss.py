@@ -48,6 +48,7 @@ from torch import nn
 from ltcls.registry import MODELS
 from .autocast import autocast_off
 from .multi_positive_nce import reduce_anchor_loss
+from .utils import check_number
 
 __all__ = ['psc_loss', 'psc_anchor_loss', 'PSCLoss']
 
@@ -113,9 +114,7 @@ def psc_anchor_loss(features: torch.Tensor,
     if labels.numel() and int(labels.max()) >= num_classes:
         raise ValueError(f'psc_loss: label {int(labels.max())} is out of '
                          f'range for {num_classes} classes (num_classes)')
-    if not temperature > 0:
-        raise ValueError(f'psc_loss: temperature must be > 0, got '
-                         f'{temperature!r}')
+    check_number('psc_loss', 'temperature', temperature)
     if affinity not in _AFFINITIES:
         raise ValueError(f'psc_loss: affinity must be one of {_AFFINITIES}, '
                          f'got {affinity!r}')
@@ -251,9 +250,7 @@ class PSCLoss(nn.Module):
                     or value < low:
                 raise ValueError(f'{name}: {arg} must be an int >= {low}, '
                                  f'got {value!r}')
-        if not float(temperature) > 0:
-            raise ValueError(f'{name}: temperature must be > 0, got '
-                             f'{temperature!r}')
+        check_number(name, 'temperature', temperature)
         if affinity not in _AFFINITIES:
             raise ValueError(f'{name}: affinity must be one of '
                              f'{_AFFINITIES}, got {affinity!r}')

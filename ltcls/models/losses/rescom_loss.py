@@ -50,6 +50,7 @@ from .autocast import autocast_off
 from .class_prior import ClassCountsMixin, CountsType
 from .contrast_blocks import compute_dtype_of, in_batch_block
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
+from .utils import check_number
 
 __all__ = [
     'rescom_contrastive_per_anchor', 'rescom_contrastive_loss', 'ResComLoss',
@@ -113,8 +114,7 @@ def rescom_contrastive_per_anchor(
             f'queue_keys must be (L, {anchors.shape[1]}) with queue_labels '
             f'(L,), got {tuple(queue_keys.shape)} and '
             f'{tuple(queue_labels.shape)}')
-    if not float(temperature) > 0:
-        raise ValueError(f'temperature must be > 0, got {temperature}')
+    check_number(None, 'temperature', temperature)
     dtype = compute_dtype_of(anchors)
     z = anchors.to(dtype)
     keys = queue_keys.detach().to(device=z.device, dtype=dtype)
@@ -226,9 +226,7 @@ class ResComLoss(ClassCountsMixin, nn.Module):
         if self.weight_norm not in EFFECTIVE_NUM_NORMS:
             raise ValueError(f'ResComLoss: weight_norm must be one of '
                              f'{EFFECTIVE_NUM_NORMS}, got {weight_norm!r}')
-        if not float(temperature) > 0:
-            raise ValueError(
-                f'ResComLoss: temperature must be > 0, got {temperature}')
+        check_number('ResComLoss', 'temperature', temperature)
         if float(con_weight) < 0:
             raise ValueError(
                 f'ResComLoss: con_weight must be >= 0, got {con_weight}')

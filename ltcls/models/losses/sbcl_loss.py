@@ -46,6 +46,8 @@ from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
                                        rank_offset)
 from .autocast import autocast_off
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
+from .utils import (check_global_subclass_ids, check_int_labels,
+                    check_number)
 
 __all__ = [
     'sbcl_loss_per_anchor', 'sbcl_loss', 'sbcl_queue_loss_per_anchor',
@@ -56,14 +58,8 @@ EMPTY_CLASS_TERM = ('skip', 'zero')
 
 
 def _check_positive(name: str, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f'{name} must be a number > 0, got {value!r}') \
-            from None
-    if not value > 0:
-        raise ValueError(f'{name} must be > 0, got {value}')
-    return value
+    # the shared check of every loss temperature (finite and > 0)
+    return check_number(None, name, value)
 
 
 def _anchor_tau2(labels: torch.Tensor, class_tau2: Optional[torch.Tensor],
@@ -76,9 +72,10 @@ def _anchor_tau2(labels: torch.Tensor, class_tau2: Optional[torch.Tensor],
     if labels.numel() and int(labels.max()) >= class_tau2.numel():
         raise ValueError(f'class_tau2 has {class_tau2.numel()} entries but '
                          f'a label is {int(labels.max())}')
-    if not bool((class_tau2 > 0).all()):
-        raise ValueError('class_tau2 must be > 0 everywhere, got min '
-                         f'{float(class_tau2.min())}')
+    if not bool(((class_tau2 > 0) & torch.isfinite(class_tau2)).all()):
+        raise ValueError('class_tau2 must be > 0 and finite everywhere, got '
+                         f'min {float(class_tau2.min())}, max '
+                         f'{float(class_tau2.max())}')
     return class_tau2.to(device=labels.device, dtype=dtype)[labels]
 
 
@@ -86,10 +83,12 @@ def _check_labels(n: int, labels: torch.Tensor, sub_labels: torch.Tensor):
     for name, t in (('labels', labels), ('sub_labels', sub_labels)):
         if t.dim() != 1 or t.shape[0] != n:
             raise ValueError(f'{name} must be ({n},), got {tuple(t.shape)}')
+        check_int_labels(None, name, t)
         if t.numel() and int(t.min()) < 0:
             raise ValueError(
                 f'{name} must be >= 0, got {int(t.min())} (subclass ids are '
                 '-1 until the first clustering: use the warm-up loss then)')
+    check_global_subclass_ids(labels, sub_labels)
 
 
 @autocast_off

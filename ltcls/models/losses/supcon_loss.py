@@ -69,6 +69,7 @@ from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
 from .autocast import autocast_off
 from .kcl_loss import KCL_VARIANTS, POS_SELECTIONS, select_positives
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
+from .utils import check_int_labels, check_number
 
 __all__ = [
     'supcon_loss', 'supcon_loss_per_anchor', 'SupConLoss', 'flatten_views'
@@ -96,11 +97,13 @@ def _check_inputs(features, labels, queue_keys, queue_labels, temperature):
     if labels.dim() != 1 or labels.shape[0] != features.shape[0]:
         raise ValueError(f'labels must be ({features.shape[0]},), got '
                          f'{tuple(labels.shape)}')
+    check_int_labels(None, 'labels', labels)
+    if queue_labels is not None:
+        check_int_labels(None, 'queue_labels', queue_labels)
     if labels.numel() and int(labels.min()) < 0:
         raise ValueError('labels must be >= 0, got min '
                          f'{int(labels.min())}')
-    if not float(temperature) > 0:
-        raise ValueError(f'temperature must be > 0, got {temperature}')
+    check_number(None, 'temperature', temperature)
     if (queue_keys is None) != (queue_labels is None):
         raise ValueError('queue_keys and queue_labels must be given together')
     if queue_keys is not None:
@@ -352,12 +355,9 @@ class SupConLoss(nn.Module):
                  variant: str = 'v1',
                  seed: int = 0):
         super().__init__()
-        if not float(temperature) > 0:
-            raise ValueError(
-                f'SupConLoss: temperature must be > 0, got {temperature}')
-        if base_temperature is not None and not float(base_temperature) > 0:
-            raise ValueError('SupConLoss: base_temperature must be > 0, got '
-                             f'{base_temperature}')
+        check_number('SupConLoss', 'temperature', temperature)
+        if base_temperature is not None:
+            check_number('SupConLoss', 'base_temperature', base_temperature)
         _check_selection(pos_k, pos_selection, variant, 'SupConLoss')
         self.temperature = float(temperature)
         self.base_temperature = base_temperature

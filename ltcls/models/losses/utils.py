@@ -1,30 +1,82 @@
 # Copyright (c) ltcls contributors. All rights reserved.
 """Argument checks shared by the loss modules."""
 import math
+from typing import Optional
 
-__all__ = ['check_number']
+import torch
+
+__all__ = ['check_number', 'check_int_labels', 'check_global_subclass_ids']
 
 
-def check_number(owner: str, name: str, value,
+def check_number(owner: Optional[str], name: str, value,
                  allow_zero: bool = False) -> float:
     """``float(value)``, checked finite and > 0 (>= 0 if ``allow_zero``).
 
+    Every temperature of the contrastive losses goes through it (SupCon,
+    KCL, ResCom, PSC, SBCL's tau1 / tau2, PaCo, MultiTask): ``inf`` would
+    make every logit 0, a constant loss with zero gradient.
+
     Args:
-        owner (str): the module named in the error, e.g. ``'PaCoLoss'``.
+        owner (str, optional): the module named in the error, e.g.
+            ``'PaCoLoss'``; None for no prefix.
         name (str): the argument's name.
-        value: the argument.
+        value: the argument (a number or a one-element tensor).
 
     Raises:
         TypeError: ``value`` is not a number.
         ValueError: ``value`` is out of range or not finite.
     """
+    prefix = f'{owner}: ' if owner else ''
     try:
         value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f'{owner}: {name} must be a number, got '
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f'{prefix}{name} must be a number, got '
                         f'{value!r}') from None
     ok = value >= 0 if allow_zero else value > 0
     if not (ok and math.isfinite(value)):
-        raise ValueError(f'{owner}: {name} must be '
-                         f'{">= 0" if allow_zero else "> 0"}, got {value}')
+        raise ValueError(f'{prefix}{name} must be '
+                         f'{">= 0" if allow_zero else "> 0"} and finite, '
+                         f'got {value}')
     return value
+
+
+def check_int_labels(owner: Optional[str], name: str,
+                     labels: torch.Tensor) -> None:
+    """Class labels must be an integer tensor (a float tensor would be
+    compared with ``==`` and silently group 0.5 with nothing).
+
+    Raises:
+        TypeError: ``labels`` is not a tensor of an integer dtype.
+    """
+    prefix = f'{owner}: ' if owner else ''
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f'{prefix}{name} must be a tensor of integer class '
+                        f'ids, got {type(labels).__name__}')
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or \
+            labels.dtype == torch.bool:
+        raise TypeError(f'{prefix}{name} must be integer class ids (e.g. '
+                        f'torch.long), got dtype {labels.dtype}')
+
+
+def check_global_subclass_ids(labels: torch.Tensor,
+                              sub_labels: torch.Tensor,
+                              name: str = 'sub_labels') -> None:
+    """SBCL subclass ids are global: one id never belongs to two classes.
+    Entries with a subclass id < 0 (not clustered yet / empty queue slot)
+    are ignored.
+
+    Raises:
+        ValueError: naming a shared subclass id and two of its classes.
+    """
+    valid = sub_labels >= 0
+    pairs = torch.stack([sub_labels[valid].long(), labels[valid].long()], 1)
+    if pairs.shape[0] < 2:
+        return
+    pairs = torch.unique(pairs, dim=0)  # sorted by subclass, then class
+    shared = torch.nonzero(pairs[1:, 0] == pairs[:-1, 0])
+    if shared.numel():
+        i = int(shared[0, 0])
+        raise ValueError(
+            f'{name}: subclass id {int(pairs[i, 0])} is shared by classes '
+            f'{int(pairs[i, 1])} and {int(pairs[i + 1, 1])}; SBCL subclass '
+            'ids must be global (an id belongs to one class)')
