@@ -176,7 +176,10 @@ def test_benchmark_config_trains_on_tiny_files(root, tmp_path, repo_root):
                       'test_dataloader')]
     small = ['train_dataloader.dataset.imbalance_factor=10',
              'train_dataloader.batch_size=16', 'train_cfg.max_epochs=1',
-             'train_cfg.val_interval=1']
+             'train_cfg.val_interval=1',
+             # 40..4 images per class: shot groups many > 20, few < 10
+             'val_evaluator.0.many_thr=20', 'val_evaluator.0.few_thr=10',
+             'test_evaluator.0.many_thr=20', 'test_evaluator.0.few_thr=10']
     cwd = os.getcwd()
     os.chdir(repo_root)
     try:

@@ -195,6 +195,15 @@ def test_order_dependencies_and_reports(bench):
     assert '| cRT |' not in readme
     assert bench['calls']() == []
 
+    # --collect-logs: the small files of every finished job, no checkpoint
+    dest = bench['root'] / 'docs'
+    assert bench['run']('--report-only', '--collect-logs', str(dest)) == 0
+    got = sorted(os.listdir(dest / 'ce' / 'seed0'))
+    assert got == ['metrics.json', 'result.json', 'scalars_0.json']
+    assert not (dest / 'post' / 'seed0' / 'scalars_0.json').exists()
+    assert (dest / 'results.md').read_text() == md
+    assert bench['calls']() == []
+
 
 def test_interrupted_run_resumes(bench, monkeypatch):
     monkeypatch.setenv('FAKE_FAIL_AT', '2')

@@ -57,10 +57,11 @@ Examples:
     # run (or continue) the benchmark in the background
     nohup python tools/analysis_tools/run_benchmark.py \\
         docs/benchmarks/fashion-mnist-lt/runs.yml > bench.log 2>&1 &
-    # only rewrite the table / chart / README sections from results.json
+    # only rewrite the table / chart / README sections from the finished
+    # jobs, and copy their small logs into the docs
     python tools/analysis_tools/run_benchmark.py \\
         docs/benchmarks/fashion-mnist-lt/runs.yml --report-only \\
-        --update-readme README.md
+        --update-readme --collect-logs docs/benchmarks/fashion-mnist-lt
 """
 import argparse
 import json
@@ -598,6 +599,37 @@ def write_reports(spec: Dict, jobs: List[Dict], work_root: str,
     return rows
 
 
+def collect_logs(jobs: List[Dict], work_root: str, dest: str) -> int:
+    """Copy the small logs of every finished job into ``dest`` (to commit
+    them): ``<name>/seed<s>/`` gets result.json, metrics.json, the
+    ``scalars.json`` of each training segment (``scalars_<k>.json``) and
+    the per-class accuracy files; ``dest`` gets results.json / .md / .png.
+    Checkpoints are not copied. Returns the number of jobs copied."""
+    import glob
+    import shutil
+    n = 0
+    for job in jobs:
+        src = job_dir(work_root, job)
+        if read_json(osp.join(src, 'result.json')) is None:
+            continue
+        out = osp.join(dest, job['run']['name'], f"seed{job['seed']}")
+        os.makedirs(out, exist_ok=True)
+        for name in ('result.json', 'metrics.json'):
+            if osp.isfile(osp.join(src, name)):
+                shutil.copyfile(osp.join(src, name), osp.join(out, name))
+        for k, path in enumerate(sorted(glob.glob(
+                osp.join(src, '*', 'vis_data', 'scalars.json')))):
+            shutil.copyfile(path, osp.join(out, f'scalars_{k}.json'))
+        for path in glob.glob(osp.join(src, '**', 'per_class_*.json'),
+                              recursive=True):
+            shutil.copyfile(path, osp.join(out, osp.basename(path)))
+        n += 1
+    for name in ('results.json', 'results.md', 'results.png'):
+        if osp.isfile(osp.join(work_root, name)):
+            shutil.copyfile(osp.join(work_root, name), osp.join(dest, name))
+    return n
+
+
 def progress_line(done: int, total: int, start: float, key: str) -> str:
     width = 30
     filled = int(width * done / total) if total else width
@@ -618,6 +650,9 @@ def parse_args(argv=None):
                    help='rewrite the marked results section of these '
                    'Markdown files (no argument: README.md and the readme '
                    'of every run)')
+    p.add_argument('--collect-logs', metavar='DIR',
+                   help='with --report-only: copy the small logs of the '
+                   'finished jobs (no checkpoints) and the results into DIR')
     p.add_argument('--python', default=sys.executable,
                    help='interpreter of the child processes')
     return p.parse_args(argv)
@@ -648,6 +683,10 @@ def main(argv=None) -> int:
         todo = jobs
     if args.report_only:
         write_reports(spec, jobs, work_root, readmes)
+        if args.collect_logs:
+            n = collect_logs(jobs, work_root, args.collect_logs)
+            print(f'copied the logs of {n} finished jobs to '
+                  f'{args.collect_logs}')
         return 0
 
     def stop(signum, frame):
