@@ -54,6 +54,7 @@ if args[0] == 'tools/train.py':
         open(os.path.join(wd, 'last_checkpoint'), 'w').write(ck)
         if ep == fail:
             sys.exit(3)
+        time.sleep(float(os.environ.get('FAKE_SLEEP', '0')))
     # the final validation of the benchmark configs
     if 'test_evaluator' in cfg and not os.environ.get('FAKE_NO_VAL'):
         log.write(json.dumps(dict(metrics(seed), step=max_epochs)) + '\n')
@@ -245,6 +246,41 @@ def test_interrupted_run_resumes(bench, monkeypatch):
     assert rec['eval_source'] == 'tools/test.py'
     assert rec['metrics']['overall'] == 51.0
     assert rec['eval_wall_s'] > 0
+
+
+def test_sigterm_stops_child_and_keeps_segment(bench, monkeypatch):
+    """SIGTERM to a background runner: the child is stopped and reaped,
+    its segment recorded; the same command then resumes the job."""
+    import signal
+    import subprocess
+    import time
+    monkeypatch.setenv('FAKE_SLEEP', '3')
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, osp.join(REPO, 'tools', 'analysis_tools',
+                                  'run_benchmark.py'), bench['runs'],
+         '--python', bench['fake'], '--only', 'ce'], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wd = bench['work'] / 'ce' / 'seed0'
+    deadline = time.time() + 60
+    while not (wd / 'epoch_1.pth').exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert 'run the same command again to continue' in out
+    state = json.load(open(wd / 'bench_state.json'))
+    seg = state['segments'][-1]
+    assert seg['interrupted'] is True and seg['end_epoch'] == 1, state
+    assert not (wd / 'train_done.json').exists()
+
+    monkeypatch.setenv('FAKE_SLEEP', '0')
+    assert bench['run']('--only', 'ce') == 0
+    train = [c for c in bench['calls']() if c[0] == 'tools/train.py']
+    # the interrupted call, then the resumed seed 0, then seed 1
+    assert '--resume' in train[1] and str(wd / 'epoch_1.pth') in train[1]
+    rec = json.load(open(wd / 'result.json'))
+    assert rec['train_epochs'] == 3 and rec['train_segments'] == 2
 
 
 def test_failed_dependency_blocks(bench, monkeypatch):

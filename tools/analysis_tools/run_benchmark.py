@@ -50,7 +50,11 @@ For every job (work dir ``<work_root>/<name>/seed<s>``):
 After every job ``results.json``, ``results.md`` and ``results.png`` in the
 work root are rewritten (atomically), so the runner can be stopped (Ctrl-C,
 SIGTERM: the child is stopped too) and started again with the same
-command at any time. The outputs of each child go to ``WD/train.out`` /
+command at any time. A resumed training continues from its last epoch
+checkpoint but is not bit-identical to an uninterrupted one: the
+augmentation random state is not in the checkpoint (measured: CE,
+Fashion-MNIST-LT, 6 epochs, stopped after epoch 3: 34.15 vs 32.46 top-1
+uninterrupted). ``result.json`` counts the segments (``train_segments``). The outputs of each child go to ``WD/train.out`` /
 ``WD/test.out``.
 
 Examples:
@@ -200,6 +204,11 @@ def checkpoint_epoch(path: Optional[str]) -> int:
     return int(m.group(1)) if m else 0
 
 
+class Interrupted(KeyboardInterrupt):
+    """The runner was stopped while a child ran; ``args[0]`` is the
+    child's dict(rc, wall_s, maxrss_mb)."""
+
+
 class Child:
     """The running child process (so a signal can stop it too)."""
     proc: Optional[subprocess.Popen] = None
@@ -218,6 +227,16 @@ def run_child(cmd: List[str], log_path: str, env: dict) -> Dict:
         Child.proc = proc
         try:
             _, status, usage = os.wait4(proc.pid, 0)
+        except KeyboardInterrupt:
+            # stopped (Ctrl-C / SIGTERM): stop and reap the child, and
+            # hand its wall time and memory to the caller's record
+            if proc.poll() is None:
+                proc.terminate()
+            _, status, usage = os.wait4(proc.pid, 0)
+            raise Interrupted(
+                dict(rc=os.waitstatus_to_exitcode(status),
+                     wall_s=time.time() - start,
+                     maxrss_mb=usage.ru_maxrss / 1024.0)) from None
         finally:
             Child.proc = None
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -342,7 +361,16 @@ def run_job(job: Dict, work_root: str, python: str, env: dict,
                 opts.append(f"{run['load_option']}={dep_ckpt}")
             cmd += ['--cfg-options'] + opts
             start_epoch = checkpoint_epoch(resume)
-            res = run_child(cmd, osp.join(wd, 'train.out'), env)
+            try:
+                res = run_child(cmd, osp.join(wd, 'train.out'), env)
+            except Interrupted as e:
+                # keep the interrupted segment (its epochs and wall time)
+                state['segments'].append(
+                    dict(start_epoch=start_epoch,
+                         end_epoch=checkpoint_epoch(last_checkpoint(wd)),
+                         interrupted=True, **e.args[0]))
+                atomic_write(state_path, json.dumps(state, indent=1))
+                raise
             end = last_checkpoint(wd)
             state['segments'].append(
                 dict(start_epoch=start_epoch, end_epoch=checkpoint_epoch(end),
@@ -690,8 +718,7 @@ def main(argv=None) -> int:
         return 0
 
     def stop(signum, frame):
-        if Child.proc is not None and Child.proc.poll() is None:
-            Child.proc.send_signal(signal.SIGTERM)
+        # run_child stops and reaps the running child
         raise KeyboardInterrupt(f'signal {signum}')
 
     signal.signal(signal.SIGTERM, stop)
