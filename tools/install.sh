@@ -17,6 +17,8 @@
 #   6. mmpretrain 1.2.0, mmdet 3.3.0, test requirements, openmim (mim)
 #   7. ltcls itself, editable: pip install -e ., then registered the way
 #      `setup.py develop` did (ltcls.egg-link) so that `mim` finds ltcls/.mim
+#   8. the Fashion-MNIST files (apt package dataset-fashion-mnist) when apt is usable
+#      as root; otherwise a note on how to get them (never fatal)
 #
 # Environment: VENV=path (default .venv), PYTHON=python3.11 interpreter to use.
 set -euo pipefail
@@ -116,4 +118,24 @@ if ! (cd /tmp && has "$LTCLS_OK" && has "$MIM_OK"); then
   (cd /tmp && has "$LTCLS_OK") || die "ltcls is not importable from $ROOT after pip install -e ."
   (cd /tmp && has "$MIM_OK") || die "mim cannot find $ROOT/ltcls/.mim/model-index.yml"
 fi
+
+# 8. Fashion-MNIST files (only the Fashion-MNIST-LT benchmark needs them) ------------
+# Debian/Ubuntu package dataset-fashion-mnist: the four standard IDX files in
+# /usr/share/datasets/fashion-mnist/. Installed when apt is usable as root;
+# never fatal (everything else works without them).
+FMNIST_DIR=/usr/share/datasets/fashion-mnist
+fmnist_present() { [ -e "$FMNIST_DIR/train-images-idx3-ubyte.gz" ] || [ -e "$FMNIST_DIR/train-images-idx3-ubyte" ]; }
+FMNIST_HOW="run 'sudo apt-get install dataset-fashion-mnist', or download the four *.gz files of https://github.com/zalandoresearch/fashion-mnist (data/fashion/) and point data_root at their folder (docs/en/data_preparation.md)"
+if ! fmnist_present; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing the Fashion-MNIST files (apt package dataset-fashion-mnist)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist >/dev/null 2>&1; then
+      (apt-get update >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist >/dev/null 2>&1) || true
+    fi
+    fmnist_present || say "warning: could not install dataset-fashion-mnist; to get the Fashion-MNIST-LT data $FMNIST_HOW"
+  else
+    say "note: no Fashion-MNIST files in $FMNIST_DIR (not root or no apt-get); to run the Fashion-MNIST-LT benchmark $FMNIST_HOW"
+  fi
+fi
+
 say "done: $("$PY" -c 'import torch, mmcv, mmengine, mmpretrain, mmdet, ltcls; print(f"torch {torch.__version__}, mmengine {mmengine.__version__}, mmcv {mmcv.__version__}, mmpretrain {mmpretrain.__version__}, mmdet {mmdet.__version__}, ltcls {ltcls.__version__}")')"

@@ -9,3 +9,4 @@ from .transforms import *  # noqa: F401,F403
 from .txt_lt import *  # noqa: F401,F403
 from .cifar_lt import *  # noqa: F401,F403
 from .dual_stream import *  # noqa: F401,F403
+from .fashion_mnist_lt import *  # noqa: F401,F403
