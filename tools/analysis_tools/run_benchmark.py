@@ -51,10 +51,12 @@ After every job ``results.json``, ``results.md`` and ``results.png`` in the
 work root are rewritten (atomically), so the runner can be stopped (Ctrl-C,
 SIGTERM: the child is stopped too) and started again with the same
 command at any time. A resumed training continues from its last epoch
-checkpoint but is not bit-identical to an uninterrupted one: the
-augmentation random state is not in the checkpoint (measured: CE,
-Fashion-MNIST-LT, 6 epochs, stopped after epoch 3: 34.15 vs 32.46 top-1
-uninterrupted). ``result.json`` counts the segments (``train_segments``). The outputs of each child go to ``WD/train.out`` /
+checkpoint; with ltcls's ``ExactResumeHook`` (default runtime: RNG states
+in the checkpoint, per-epoch reseeding) it ends bit-identical to an
+uninterrupted one (measured: CE, Fashion-MNIST-LT, 6 epochs, interrupted
+after epoch 3 and resumed: max abs difference 0.0 over the 116 state-dict
+entries, top-1 29.56 both; before that hook: 34.15 vs 32.46).
+``result.json`` counts the segments (``train_segments``). The outputs of each child go to ``WD/train.out`` /
 ``WD/test.out``.
 
 Examples:
@@ -521,8 +523,12 @@ def _fmt(ms) -> str:
     return f'{mean:.2f}' if std is None else f'{mean:.2f} ± {std:.2f}'
 
 
-def markdown_table(rows: List[Dict], runs: Optional[List[str]] = None) -> str:
-    """Markdown table (top-1 %, mean ± sample std over the seeds done)."""
+def markdown_table(rows: List[Dict], runs: Optional[List[str]] = None,
+                   link_from: Optional[str] = None) -> str:
+    """Markdown table (top-1 %, mean ± sample std over the seeds done).
+
+    Config links are relative to the folder ``link_from`` (the Markdown
+    file's folder); ``None``: relative to the repository root."""
     lines = [
         '| Method | Config | Seeds | Overall | Many | Medium | Few | '
         's / epoch | Wall / seed (min) | Peak RSS (MB) |',
@@ -534,11 +540,13 @@ def markdown_table(rows: List[Dict], runs: Optional[List[str]] = None) -> str:
         seeds = (f"{len(row['seeds_done'])}/{row['seeds_planned']}"
                  if row['seeds_done'] else f"0/{row['seeds_planned']}")
         cfg = osp.basename(row['config'])
+        link = row['config'] if link_from is None else osp.relpath(
+            osp.join(REPO, row['config']), link_from)
         wpe = row['wall_per_epoch_s']
         wps = row['wall_per_seed_s']
         mem = row['peak_rss_mb']
         lines.append(
-            f"| {row['method']} | [{cfg}]({row['config']}) | {seeds} | "
+            f"| {row['method']} | [{cfg}]({link}) | {seeds} | "
             + ' | '.join(_fmt(row[k]) for k, _ in SHOT_KEYS) + ' | '
             + (f'{wpe:.1f}' if wpe else '-') + ' | '
             + (f'{wps / 60:.1f}' if wps else '-') + ' | '
@@ -622,7 +630,10 @@ def write_reports(spec: Dict, jobs: List[Dict], work_root: str,
                         names.add(run['after'])
             names.add(spec['runs'][0]['name'])  # the baseline row
         if not replace_section(path, spec['readme_tag'],
-                               markdown_table(rows, names)):
+                               markdown_table(
+                                   rows, names,
+                                   link_from=osp.dirname(
+                                       osp.abspath(path)))):
             log(f"warning: {path} has no {spec['readme_tag']} markers")
     return rows
 
