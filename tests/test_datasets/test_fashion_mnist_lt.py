@@ -186,7 +186,7 @@ def test_benchmark_config_trains_on_tiny_files(root, tmp_path, repo_root):
         train.main([cfg, '--work-dir', work, '--cfg-options'] + data + small)
         out = str(tmp_path / 'metrics.json')
         test.main([cfg, osp.join(work, 'epoch_1.pth'), '--work-dir', work,
-                   '--out', out, '--cfg-options'] + data + small)
+                   '--out-metrics', out, '--cfg-options'] + data + small)
     finally:
         os.chdir(cwd)
     metrics = json.load(open(out))

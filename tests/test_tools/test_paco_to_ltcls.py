@@ -262,13 +262,15 @@ def test_tools_test_end_to_end_reproduces_the_official_predictions(tmp_path):
     ] + [
         'test_dataloader.batch_size=2', 'test_dataloader.num_workers=0',
         'test_dataloader.persistent_workers=False',
+        # 4 test images of 1000 classes
+        'test_dataloader.dataset.allow_empty_classes=True',
         'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False'
     ]
     run_tool([
         'tools/test.py', R50_LT,
         str(dst), '--work-dir',
-        str(tmp_path / 'work'), '--out',
+        str(tmp_path / 'work'), '--out-metrics',
         str(out), '--cfg-options'
     ] + opts, cwd=REPO)
     metrics = json.loads(out.read_text())

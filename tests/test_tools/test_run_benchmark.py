@@ -59,7 +59,7 @@ if args[0] == 'tools/train.py':
     if 'test_evaluator' in cfg and not os.environ.get('FAKE_NO_VAL'):
         log.write(json.dumps(dict(metrics(seed), step=max_epochs)) + '\n')
 else:
-    out = args[args.index('--out') + 1]
+    out = args[args.index('--out-metrics') + 1]
     m = re.search(r'seed(\d+)', args[2])
     json.dump(metrics(int(m.group(1)) if m else 0), open(out, 'w'))
 '''
@@ -136,7 +136,7 @@ def _job(call):
     if call[0] == 'tools/train.py':
         wd = call[call.index('--work-dir') + 1]
     else:
-        wd = osp.dirname(call[call.index('--out') + 1])
+        wd = osp.dirname(call[call.index('--out-metrics') + 1])
     return call[0].split('/')[-1], osp.relpath(wd, osp.dirname(wd) + '/..')
 
 

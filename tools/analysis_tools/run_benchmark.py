@@ -423,7 +423,7 @@ def run_job(job: Dict, work_root: str, python: str, env: dict,
                 atomic_write(state_path, json.dumps(state, indent=1))
         if metrics is None:
             cmd = [python, 'tools/test.py', run['config'], ckpt,
-                   '--work-dir', osp.join(wd, 'test'), '--out', out]
+                   '--work-dir', osp.join(wd, 'test'), '--out-metrics', out]
             res = run_child(cmd, osp.join(wd, 'test.out'), env)
             state['eval'] = res
             state['eval_source'] = 'tools/test.py'
