@@ -158,6 +158,21 @@ def loss_cases(batch: int = 8, dim: int = 16,
         return (logits(g), _unit(g, b, d), y, _unit(g, b, d), y,
                 _unit(g, k, d), qlab(g))
 
+    def global_sub(g, y):  # 3 subclasses per class, ids global (y * 3 + j)
+        return y * 3 + _labels(g, len(y), 3)
+
+    def sbcl_args(g):
+        y = _labels(g, b)
+        return (_unit(g, b, 2, d), y, global_sub(g, y),
+                torch.rand(N_CLS, generator=g, dtype=torch.float64) * 0.1 +
+                0.05)
+
+    def sbcl_queue_args(g):
+        y, qy = _labels(g, b), qlab(g)
+        return (_unit(g, b, d), _unit(g, b, d), y, global_sub(g, y),
+                _unit(g, k, d), qy,
+                torch.where(qy >= 0, global_sub(g, qy.clamp(min=0)), -1))
+
     cases = {
         'CrossEntropyLoss': case(
             dict(type='mmpretrain.CrossEntropyLoss'),
@@ -194,16 +209,9 @@ def loss_cases(batch: int = 8, dim: int = 16,
             lambda g: (logits(g, 2 * b), _unit(g, 2 * b, d), _labels(g, b),
                        _unit(g, N_CLS * 4, d),
                        torch.arange(N_CLS).repeat_interleave(4)), 2),
-        'SBCLLoss': case(
-            dict(type='SBCLLoss'),
-            lambda g: (_unit(g, b, 2, d), _labels(g, b), _labels(g, b, 3),
-                       torch.rand(N_CLS, generator=g, dtype=torch.float64) *
-                       0.1 + 0.05), 1),
-        'SBCLQueueLoss': case(
-            dict(type='SBCLQueueLoss'),
-            lambda g: (_unit(g, b, d), _unit(g, b, d), _labels(g, b),
-                       _labels(g, b, 3), _unit(g, k, d), qlab(g),
-                       _labels(g, k, 3)), 1),
+        'SBCLLoss': case(dict(type='SBCLLoss'), sbcl_args, 1),
+        'SBCLQueueLoss': case(dict(type='SBCLQueueLoss'), sbcl_queue_args,
+                              1),
         'PSCLoss (Hybrid-PSC)': case(
             dict(type='PSCLoss', num_classes=N_CLS, feat_dim=d),
             lambda g: (_unit(g, b, d), _labels(g, b)), 1),

@@ -36,8 +36,8 @@ SYNC_BUDGET = {
     'PaCoLoss (GPaCo)': 2,
     'MultiTaskContrastiveLoss': 3,
     'ResComLoss': 3,
-    'SBCLLoss': 4,
-    'SBCLQueueLoss': 2,
+    'SBCLLoss': 5,  # + 1: check_global_subclass_ids
+    'SBCLQueueLoss': 3,  # + 1: check_global_subclass_ids
     'PSCLoss (Hybrid-PSC)': 1,
 }
 

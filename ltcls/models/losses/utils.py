@@ -68,15 +68,19 @@ def check_global_subclass_ids(labels: torch.Tensor,
     Raises:
         ValueError: naming a shared subclass id and two of its classes.
     """
-    valid = sub_labels >= 0
-    pairs = torch.stack([sub_labels[valid].long(), labels[valid].long()], 1)
-    if pairs.shape[0] < 2:
+    # One host read on the happy path (the `any`): sorted by subclass id, a
+    # run of one id that holds two classes has an adjacent pair that
+    # differs in class; the details are read only to build the error.
+    if sub_labels.numel() < 2:
         return
-    pairs = torch.unique(pairs, dim=0)  # sorted by subclass, then class
-    shared = torch.nonzero(pairs[1:, 0] == pairs[:-1, 0])
-    if shared.numel():
-        i = int(shared[0, 0])
+    sub, order = torch.sort(sub_labels.long(), stable=True)
+    cls = labels.long()[order]
+    valid = sub >= 0
+    shared = ((sub[1:] == sub[:-1]) & (cls[1:] != cls[:-1])
+              & valid[1:] & valid[:-1])
+    if bool(shared.any()):
+        i = int(torch.nonzero(shared)[0, 0])
         raise ValueError(
-            f'{name}: subclass id {int(pairs[i, 0])} is shared by classes '
-            f'{int(pairs[i, 1])} and {int(pairs[i + 1, 1])}; SBCL subclass '
+            f'{name}: subclass id {int(sub[i])} is shared by classes '
+            f'{int(cls[i])} and {int(cls[i + 1])}; SBCL subclass '
             'ids must be global (an id belongs to one class)')
