@@ -1,11 +1,22 @@
 # Copyright (c) ltcls contributors. All rights reserved.
 """Checkpoint checks with clear errors."""
+import hashlib
 from typing import Callable, Dict, Optional
 
 import torch
 from torch import nn
 
 from .safe_load import allow_mmengine_checkpoint_types
+
+
+def sha256sum(filename: str, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file (read in chunks): the model-zoo file suffix of
+    publish_model.py and the ``source_sha256`` of the converters."""
+    digest = hashlib.sha256()
+    with open(filename, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class CheckpointMismatchError(RuntimeError):

@@ -39,7 +39,6 @@ What happens, in order:
    training-only parts ``predict`` does not use). The file is written
    atomically.
 """
-import hashlib
 import os
 import os.path as osp
 import tempfile
@@ -50,6 +49,7 @@ from typing import (Callable, Dict, List, Mapping, Optional, Sequence, Tuple)
 import torch
 from torch import nn
 
+from .checkpoint import sha256sum
 from .safe_load import safe_torch_load
 from .training_state import is_training_only_key, training_only_group
 
@@ -282,14 +282,6 @@ def build_model(config: str, cfg_options: Optional[dict] = None):
     return MODELS.build(cfg.model.copy()), cfg
 
 
-def _sha256(filename: str, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(filename, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _save_atomic(obj, dst: str) -> None:
     out_dir = osp.dirname(osp.abspath(dst))
     os.makedirs(out_dir, exist_ok=True)
@@ -366,7 +358,7 @@ def convert_checkpoint(src: str,
         torch_version=torch.__version__.split('+')[0],
         config=config,
         source=osp.basename(src),
-        source_sha256=_sha256(src),
+        source_sha256=sha256sum(src),
         source_epoch=info.get('epoch'),
         source_arch=info.get('arch'),
         source_fields=info['fields'],

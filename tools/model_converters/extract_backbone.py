@@ -31,7 +31,6 @@ Examples::
         work_dirs/kcl/epoch_200.pth kcl_r50_backbone.pth --prefix backbone.
 """
 import argparse
-import hashlib
 import os
 import os.path as osp
 import sys
@@ -43,6 +42,7 @@ import torch
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
+from ltcls.utils.checkpoint import sha256sum  # noqa: E402
 from ltcls.utils.safe_load import safe_torch_load  # noqa: E402
 
 #: Wrapper prefixes added by (Distributed)DataParallel when a model is saved
@@ -166,14 +166,6 @@ def _plain(value) -> bool:
     return False
 
 
-def _sha256(filename: str, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(filename, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def convert(src: str,
             dst: str,
             prefix: str = '',
@@ -216,7 +208,7 @@ def convert(src: str,
         converter='ltcls tools/model_converters/extract_backbone.py',
         ltcls_version=ltcls_version,
         source=osp.basename(src),
-        source_sha256=_sha256(src),
+        source_sha256=sha256sum(src),
         source_prefix=src_prefix,
         prefix=prefix,
         num_tensors=len(out_state),

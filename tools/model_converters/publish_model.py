@@ -24,7 +24,6 @@ Example::
     # -> paco_resnet32_digits-lt-1a2b3c4d.pth
 """
 import argparse
-import hashlib
 import os
 import os.path as osp
 import sys
@@ -37,6 +36,7 @@ import torch
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
+from ltcls.utils.checkpoint import sha256sum  # noqa: E402
 from ltcls.utils.safe_load import safe_torch_load  # noqa: E402
 from ltcls.utils.training_state import split_training_state  # noqa: E402
 
@@ -73,15 +73,6 @@ def _to_plain(value):
     if isinstance(value, dict):
         return {k: _to_plain(v) for k, v in value.items()}
     return value
-
-
-def sha256sum(filename: str, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file (read in chunks)."""
-    digest = hashlib.sha256()
-    with open(filename, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def get_state_dict(ckpt, filename: str = '<checkpoint>') -> Mapping:
