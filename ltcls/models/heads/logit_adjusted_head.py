@@ -16,6 +16,7 @@ from mmpretrain.structures import DataSample
 
 from ltcls.registry import MODELS
 from ..losses.class_prior import ClassCountsMixin
+from ..losses.utils import compute_dtype_of
 
 __all__ = ['LogitAdjustedClsHead']
 
@@ -52,8 +53,7 @@ class LogitAdjustedClsHead(ClassCountsMixin, LinearClsHead):
         """(N, C) logits ``fc(x) - tau * log pi``."""
         cls_score = self(feats)
         self._require_class_counts(cls_score.size(-1))
-        dtype = torch.float64 if cls_score.dtype == torch.float64 else \
-            torch.float32
+        dtype = compute_dtype_of(cls_score)
         return cls_score.to(dtype) - self.tau * self.log_prior(dtype)
 
     def predict(

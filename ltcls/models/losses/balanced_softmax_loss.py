@@ -22,7 +22,8 @@ from torch import nn
 
 from ltcls.registry import MODELS
 from .class_prior import (ClassCountsMixin, CountsType, check_cls_inputs,
-                          check_reduction, offset_cross_entropy)
+                          offset_cross_entropy)
+from .utils import check_reduction
 
 __all__ = ['balanced_softmax_loss', 'BalancedSoftmaxLoss']
 

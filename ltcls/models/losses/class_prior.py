@@ -19,9 +19,11 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
+from .utils import check_int, compute_dtype_of
+
 __all__ = [
     'check_class_counts', 'ClassCountsMixin', 'offset_cross_entropy',
-    'check_cls_inputs', 'compute_dtype'
+    'check_cls_inputs'
 ]
 
 CountsType = Union[Sequence[float], np.ndarray, torch.Tensor]
@@ -86,11 +88,8 @@ class ClassCountsMixin:
                            class_counts: Optional[CountsType] = None,
                            num_classes: Optional[int] = None) -> None:
         if num_classes is not None:
-            if isinstance(num_classes, bool) or int(num_classes) != \
-                    num_classes or num_classes < 1:
-                raise ValueError(f'{type(self).__name__}: num_classes must '
-                                 f'be a positive int, got {num_classes!r}')
-            num_classes = int(num_classes)
+            num_classes = check_int(
+                type(self).__name__, 'num_classes', num_classes, low=1)
         self.num_classes = num_classes
         self.register_buffer(
             'class_counts',
@@ -135,12 +134,6 @@ class ClassCountsMixin:
         return (counts / counts.sum()).log().to(dtype)
 
 
-def compute_dtype(x: torch.Tensor) -> torch.dtype:
-    """float64 stays float64; float16 / bfloat16 / float32 compute in
-    float32 (log-sum-exp of fp16 logits plus a log prior is not safe)."""
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
-
-
 def check_cls_inputs(cls_score: torch.Tensor, label: torch.Tensor,
                      owner: str) -> None:
     """Validate (N, C) scores against hard (N, ) or soft (N, C) labels."""
@@ -181,20 +174,9 @@ def offset_cross_entropy(cls_score: torch.Tensor, offset: torch.Tensor,
         Tensor: (N, ) per-sample loss in float32 (float64 if the scores are
         float64).
     """
-    dtype = compute_dtype(cls_score)
+    dtype = compute_dtype_of(cls_score)
     logits = cls_score.to(dtype) + offset.to(dtype)[None, :]
     log_p = torch.log_softmax(logits, dim=1)
     if label.dim() == 1:
         return -log_p.gather(1, label.long()[:, None]).squeeze(1)
     return -(label.to(dtype) * log_p).sum(dim=1)
-
-
-REDUCTIONS = ('none', 'mean', 'sum')
-
-
-def check_reduction(reduction: Optional[str],
-                    owner: str,
-                    arg: str = 'reduction') -> None:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f'{owner}: {arg} must be one of {REDUCTIONS}, got '
-                         f'{reduction!r}')

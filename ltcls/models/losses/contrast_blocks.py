@@ -1,45 +1,90 @@
 # Copyright (c) ltcls contributors. All rights reserved.
-"""Column blocks shared by the queue-based contrastive losses.
+"""The column blocks of every contrastive loss, built in one place.
 
-PaCo, GPaCo and ResCom all contrast each anchor against (i) an *in-batch*
-block (the other embeddings of the current batch, the anchor itself
-excluded) and (ii) a *memory* block (queue keys, empty slots masked). Each
-method then adds its own columns (PaCo: class centers; ResCom: mined pairs)
-and calls :func:`~ltcls.models.losses.multi_positive_nce`. This module
-builds the two shared blocks once:
+Each contrastive loss in ltcls contrasts an anchor against a few *blocks* of
+columns, builds positive weights from label fields, and calls
+:func:`~ltcls.models.losses.multi_positive_nce`::
 
-* :func:`in_batch_block`: the in-batch similarities with the self column
-  masked, either over the local batch (the official PaCo / ResCom code:
-  per-GPU), over the global batch (``gather=True``: exact cross-rank
-  gradients through :func:`all_gather_with_grad`), or over *groups* of the
-  local batch (``group_size``): a one-process emulation of a W-process
-  per-GPU bank (spec_paco.md §8.4, spec_rescom.md §8.12), which also makes
-  a W-process run comparable with a 1-process run in tests;
-* :func:`memory_block`: similarities to queue keys (no gradient), label -1
-  masked out of positives and the denominator.
+    blocks = [own_key_block(...), batch_block(...), memory_block_of(...)]
+    logits, valid = concat_blocks(blocks)
+    pos = match_labels(blocks, anchor_labels)            # (A, M) bool
+    loss, has_pos = multi_positive_nce(logits, pos, valid)
 
-All blocks return ``(logits, pos, valid)``: (A, M) float logits already
-divided by the temperature, (A, M) bool positives and (A, M) bool columns
-that enter the softmax (``pos`` implies ``valid``).
+The blocks:
+
+* :func:`own_key_block` (A, 1): the anchor's own key (MoCo's positive
+  column, KCL / SBCL-queue), no gradient; it carries the anchor's own labels;
+* :func:`batch_block` (A, M): the in-batch bank, the anchor's own row masked
+  (``valid`` False); the bank is :func:`gather_bank`: local, or the global
+  batch of all ranks with exact gradients in the *canonical order* (the
+  order of one process holding the whole global batch: ``v * N_global +
+  global sample index`` for view-major rows);
+* :func:`memory_block_of` (A, L): queue keys (no gradient); slots whose first
+  label field is -1 (empty) are masked.
+
+A :class:`Block` holds the logits, the ``valid`` mask (the columns that enter
+the softmax) and any number of *label fields* per column (class ids, SBCL
+subclass ids, instance ids, ...); :func:`match_labels` turns one field into
+the positives. Logits are divided by ``temperature`` after the product when
+it is given; with ``temperature=None`` they are the plain products of the
+given queries (a loss may pass queries already divided by t, or divide
+itself, e.g. SBCL's two temperatures).
+
+PaCo, the multi-task (GPaCo) loss and ResCom use the older wrappers
+:func:`in_batch_block`, :func:`memory_block` and :func:`sample_bank`, which
+return ``(logits, pos, valid)`` and are built on the same pieces; the
+in-batch block there may also be per-group (``group_size``): a one-process
+emulation of a W-process per-GPU bank (spec_paco.md §8.4, spec_rescom.md
+§8.12).
 """
-from typing import Optional, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
 from ltcls.models.losses.autocast import autocast_off
 from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
-                                       rank_offset)
+                                       world_info)
+from .utils import compute_dtype_of
 
 __all__ = [
-    'in_batch_block', 'memory_block', 'sample_bank', 'compute_dtype_of'
+    'Block', 'Bank', 'gather_bank', 'own_key_block', 'batch_block',
+    'memory_block_of', 'concat_blocks', 'match_labels', 'in_batch_block',
+    'memory_block', 'sample_bank', 'compute_dtype_of'
 ]
 
-Block = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+class Block(NamedTuple):
+    """A block of columns of A anchors.
+
+    Attributes:
+        logits (Tensor): (A, M) float.
+        valid (Tensor): (A, M) bool, True for columns in the softmax.
+        labels (tuple): one entry per label field: a long tensor of the
+            column labels broadcastable to (A, M) ((1, M) for shared
+            columns, (A, 1) for the own key), or None (the field has no
+            label here: it matches nothing).
+    """
+    logits: torch.Tensor
+    valid: torch.Tensor
+    labels: Tuple[Optional[torch.Tensor], ...]
 
 
-def compute_dtype_of(x: torch.Tensor) -> torch.dtype:
-    """float64 stays float64; half / bfloat16 / float32 compute in float32."""
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
+class Bank(NamedTuple):
+    """In-batch bank rows (:func:`gather_bank`).
+
+    Attributes:
+        rows (Tensor): (M, d) bank rows in the compute dtype, canonical
+            order; a gradient flows to the rows of every rank.
+        labels (tuple[Tensor]): (M,) label fields of the bank rows.
+        anchor_labels (tuple[Tensor]): (n,) the local rows' label fields
+            (``offset_fields`` made global, as in ``labels``).
+        self_cols (Tensor): (n,) long, the bank column of every local row
+            (also its canonical global index).
+    """
+    rows: torch.Tensor
+    labels: Tuple[torch.Tensor, ...]
+    anchor_labels: Tuple[torch.Tensor, ...]
+    self_cols: torch.Tensor
 
 
 def _check_rows(name, x, labels, dim=None):
@@ -52,19 +97,219 @@ def _check_rows(name, x, labels, dim=None):
                          f'{tuple(labels.shape)}')
 
 
+def _view_major_ids(num_views: int, sizes: List[int], total: int,
+                    device) -> torch.Tensor:
+    """Canonical index ``v * total + offset_r + i`` of every row of the
+    rank-major concatenation of per-rank view-major blocks (one block of
+    ``num_views * sizes[r]`` rows per rank; ``sizes`` are Python ints, so
+    building the indices reads nothing back from the device)."""
+    views = torch.arange(num_views, device=device).view(-1, 1) * total
+    out, offset = [], 0
+    for size in sizes:  # one block per rank, no loop over rows
+        idx = torch.arange(offset, offset + size, device=device).view(1, -1)
+        out.append((views + idx).reshape(-1))
+        offset += size
+    return torch.cat(out)
+
+
+def gather_bank(rows: torch.Tensor,
+                labels: Sequence[torch.Tensor],
+                gather: bool = True,
+                num_views: int = 1,
+                offset_fields: Sequence[int] = ()) -> Bank:
+    """The in-batch bank: the local rows, or those of all ranks.
+
+    Args:
+        rows (Tensor): (n, d) local rows; ``num_views`` view-major blocks of
+            ``n / num_views`` samples (row ``v * N + i`` = view v of sample
+            i). Converted to the compute dtype (:func:`compute_dtype_of`).
+        labels (Sequence[Tensor]): label fields, each (n,).
+        gather (bool): Bank over all ranks (``all_gather_with_grad``: a
+            W-process run has the gradients of the 1-process run). With
+            ``num_views > 1`` the gathered rows are re-ordered from
+            rank-major into the canonical order ``v * N_global + global
+            sample index``, so that order-dependent rules (KCL's positive
+            draw, ``topk``) pick what one process would. Defaults to True.
+        num_views (int): Views per sample in ``rows``. Defaults to 1 (the
+            gathered order, rank-major, is then canonical).
+        offset_fields (Sequence[int]): Indices of label fields that hold
+            rank-local ids (e.g. SBCL's instance ids, < n): the rank's row
+            offset is added before the gather, so equal ids mean the same
+            rank.
+
+    Returns:
+        Bank: rows (M, d), labels (M,) each, anchor_labels (n,) each and
+        self_cols (n,) with M the global (or local) row count.
+    """
+    n = rows.shape[0]
+    if int(num_views) < 1 or n % int(num_views):
+        raise ValueError(f'num_views={num_views} must be >= 1 and divide '
+                         f'the {n} rows of features')
+    num_views = int(num_views)
+    rows = rows.to(compute_dtype_of(rows))
+    device = rows.device
+    labels = tuple(labels)
+    rank, world = world_info() if gather else (0, 1)
+    n_samples = n // num_views
+    if world == 1:
+        self_cols = torch.arange(n, device=device)
+        return Bank(rows, labels, labels, self_cols)
+    # per-rank sample counts as Python ints (one read-back, multi-rank only;
+    # the gathers below read the row counts back already)
+    sizes = concat_all_gather(
+        torch.tensor([n_samples], device=device, dtype=torch.long)).tolist()
+    total, offset = sum(sizes), sum(sizes[:rank])
+    local = tuple(f + offset * num_views if i in offset_fields else f
+                  for i, f in enumerate(labels))
+    bank = all_gather_with_grad(rows)
+    bank_labels = [concat_all_gather(f) for f in local]
+    self_cols = _view_major_ids(num_views, sizes[rank:rank + 1], total,
+                                device) + offset
+    if num_views > 1:
+        # rank-major -> canonical column order
+        order = torch.argsort(_view_major_ids(num_views, sizes, total, device))
+        bank = bank.index_select(0, order)
+        bank_labels = [
+            f.index_select(0, order.to(f.device)) for f in bank_labels
+        ]
+    return Bank(bank, tuple(bank_labels), local, self_cols)
+
+
+def _scale(logits: torch.Tensor, temperature: Optional[float]):
+    return logits if temperature is None else logits / temperature
+
+
+def _column_labels(labels: Sequence[Optional[torch.Tensor]], device):
+    return tuple(None if f is None else f.to(device).view(1, -1)
+                 for f in labels)
+
+
 @autocast_off
-def in_batch_block(anchors: torch.Tensor,
-                   anchor_labels: torch.Tensor,
-                   temperature: float,
-                   keys: Optional[torch.Tensor] = None,
-                   key_labels: Optional[torch.Tensor] = None,
-                   gather: bool = False,
-                   group_size: Optional[int] = None,
-                   num_samples: Optional[int] = None) -> Block:
+def own_key_block(queries: torch.Tensor,
+                  keys: torch.Tensor,
+                  labels: Sequence[torch.Tensor],
+                  temperature: Optional[float] = None) -> Block:
+    """The own-key column (MoCo's positive): ``q_i . k_i`` per anchor.
+
+    Args:
+        queries (Tensor): (A, d) anchors in the compute dtype (possibly
+            already divided by the temperature).
+        keys (Tensor): (A, d) their own keys (detached here).
+        labels (Sequence[Tensor]): the anchors' label fields, each (A,);
+            the key carries them, so it matches its anchor in every field.
+        temperature (float, optional): Divide the logits. Defaults to None.
+
+    Returns:
+        Block: logits (A, 1), valid (A, 1) all True.
+    """
+    logits = (queries * keys.detach().to(queries.dtype)).sum(
+        dim=1, keepdim=True)
+    valid = torch.ones_like(logits, dtype=torch.bool)
+    return Block(
+        _scale(logits, temperature), valid,
+        tuple(f.to(queries.device).view(-1, 1) for f in labels))
+
+
+@autocast_off
+def batch_block(queries: torch.Tensor,
+                bank: Bank,
+                temperature: Optional[float] = None) -> Block:
+    """Anchors against the in-batch bank, the anchor's own row masked.
+
+    Args:
+        queries (Tensor): (A, d) anchors in the compute dtype; row ``r`` is
+            the local bank row ``r`` (possibly divided by the temperature).
+        bank (Bank): :func:`gather_bank` of the local rows.
+        temperature (float, optional): Divide the logits. Defaults to None.
+
+    Returns:
+        Block: logits (A, M), valid (A, M) (False at ``bank.self_cols``),
+        labels ``bank.labels`` as (1, M).
+    """
+    n_a, device = queries.shape[0], queries.device
+    logits = queries @ bank.rows.t()
+    valid = torch.ones(
+        n_a, bank.rows.shape[0], dtype=torch.bool, device=device)
+    valid[torch.arange(n_a, device=device), bank.self_cols] = False
+    return Block(
+        _scale(logits, temperature), valid,
+        _column_labels(bank.labels, device))
+
+
+@autocast_off
+def memory_block_of(queries: torch.Tensor,
+                    keys: torch.Tensor,
+                    labels: Sequence[Optional[torch.Tensor]],
+                    temperature: Optional[float] = None) -> Block:
+    """Anchors against memory (queue) keys; no gradient to the keys.
+
+    Args:
+        queries (Tensor): (A, d) anchors in the compute dtype.
+        keys (Tensor): (L, d) keys.
+        labels (Sequence[Tensor]): label fields of the keys, each (L,) or
+            None; the first field is the class label, -1 = empty slot
+            (masked out of ``valid``).
+        temperature (float, optional): Divide the logits. Defaults to None.
+
+    Returns:
+        Block: logits (A, L), valid (A, L) (an expanded view).
+    """
+    device = queries.device
+    logits = queries @ keys.detach().to(device=device, dtype=queries.dtype).t()
+    cols = _column_labels(labels, device)
+    valid = (cols[0] >= 0).expand(queries.shape[0], -1)
+    return Block(_scale(logits, temperature), valid, cols)
+
+
+def concat_blocks(
+        blocks: Sequence[Block]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(A, sum M) logits and valid mask of ``blocks``, in order."""
+    if len(blocks) == 1:
+        return blocks[0].logits, blocks[0].valid
+    return (torch.cat([b.logits for b in blocks],
+                      dim=1), torch.cat([b.valid for b in blocks], dim=1))
+
+
+def match_labels(blocks: Sequence[Block],
+                 anchor_labels: torch.Tensor,
+                 field: int = 0) -> torch.Tensor:
+    """(A, sum M) bool: column label ``field`` equals the anchor's, on valid
+    columns only (a field that is None in a block matches nothing there).
+
+    Args:
+        blocks (Sequence[Block]): as for :func:`concat_blocks`.
+        anchor_labels (Tensor): (A,) the anchors' labels of ``field``.
+        field (int): Which label field. Defaults to 0 (class labels).
+    """
+    a = anchor_labels.view(-1, 1)
+    out = []
+    for b in blocks:  # one entry per block, not per anchor or class
+        col = b.labels[field]
+        out.append(
+            torch.zeros_like(b.valid) if col is None else
+            (a.to(col.device) == col) & b.valid)
+    return out[0] if len(out) == 1 else torch.cat(out, dim=1)
+
+
+# --- (logits, pos, valid) wrappers: PaCo, multi-task, ResCom ---------------
+
+
+@autocast_off
+def in_batch_block(
+    anchors: torch.Tensor,
+    anchor_labels: torch.Tensor,
+    temperature: float,
+    keys: Optional[torch.Tensor] = None,
+    key_labels: Optional[torch.Tensor] = None,
+    gather: bool = False,
+    group_size: Optional[int] = None,
+    num_samples: Optional[int] = None
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Anchor-vs-batch similarities, self excluded.
 
     The in-batch bank is ``[anchors; keys]`` (``keys`` are extra in-batch
-    embeddings that are not anchors, e.g. PaCo's momentum keys). Both are
+    embeddings that are not anchors, e.g. PaCo's momentum keys), each
+    gathered over the ranks with ``gather`` (rank-major). Both are
     view-major stacks of the same ``N`` local samples: row ``r`` belongs to
     sample ``r % N``.
 
@@ -95,34 +340,17 @@ def in_batch_block(anchors: torch.Tensor,
     if gather and group_size is not None:
         raise ValueError('group_size emulates per-rank banks on one process; '
                          'it cannot be combined with gather=True')
-    dtype = compute_dtype_of(anchors)
-    anchors = anchors.to(dtype)
-    n_a = anchors.shape[0]
-    device = anchors.device
-    if gather:
-        bank = [all_gather_with_grad(anchors)]
-        labels = [concat_all_gather(anchor_labels)]
-        self_col = rank_offset(n_a, device) + torch.arange(n_a, device=device)
-        if keys is not None:
-            keys = keys.to(dtype)
-            gather_keys = all_gather_with_grad if keys.requires_grad \
-                else concat_all_gather
-            bank.append(gather_keys(keys))
-            labels.append(concat_all_gather(key_labels))
-    else:
-        bank = [anchors]
-        labels = [anchor_labels]
-        self_col = torch.arange(n_a, device=device)
-        if keys is not None:
-            bank.append(keys.to(dtype))
-            labels.append(key_labels)
-    bank = torch.cat(bank, dim=0)
-    bank_labels = torch.cat(labels, dim=0).to(device)
-    m = bank.shape[0]
-
-    valid = torch.ones(n_a, m, dtype=torch.bool, device=device)
-    valid[torch.arange(n_a, device=device), self_col] = False
+    anchors = anchors.to(compute_dtype_of(anchors))
+    bank = gather_bank(anchors, (anchor_labels, ), gather)
+    if keys is not None:
+        key_bank = gather_bank(keys.to(anchors.dtype), (key_labels, ), gather)
+        bank = bank._replace(
+            rows=torch.cat([bank.rows, key_bank.rows]),
+            labels=(torch.cat([bank.labels[0], key_bank.labels[0]]), ))
+    block = batch_block(anchors, bank, temperature)
+    valid = block.valid
     if group_size is not None:
+        n_a, m, device = valid.shape[0], valid.shape[1], valid.device
         n = anchor_labels.numel() if num_samples is None else int(num_samples)
         if isinstance(group_size, bool) or int(group_size) < 1 or \
                 n % int(group_size) != 0:
@@ -134,17 +362,17 @@ def in_batch_block(anchors: torch.Tensor,
         g_a = (torch.arange(n_a, device=device) % n) // int(group_size)
         g_b = (torch.arange(m, device=device) % n) // int(group_size)
         valid &= g_a.view(-1, 1) == g_b.view(1, -1)
-    logits = anchors @ bank.t() / temperature
-    pos = (anchor_labels.view(-1, 1) == bank_labels.view(1, -1)) & valid
-    return logits, pos, valid
+    block = block._replace(valid=valid)
+    return block.logits, match_labels([block], anchor_labels), valid
 
 
 @autocast_off
-def memory_block(anchors: torch.Tensor, anchor_labels: torch.Tensor,
-                 queue_keys: torch.Tensor, queue_labels: torch.Tensor,
-                 temperature: float) -> Block:
+def memory_block(
+        anchors: torch.Tensor, anchor_labels: torch.Tensor,
+        queue_keys: torch.Tensor, queue_labels: torch.Tensor,
+        temperature: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Anchor-vs-queue similarities; queue keys get no gradient and slots
-    labelled -1 (empty) are masked out.
+    labelled -1 (empty) are masked out (:func:`memory_block_of`).
 
     Args:
         anchors (Tensor): (A, d).
@@ -158,25 +386,24 @@ def memory_block(anchors: torch.Tensor, anchor_labels: torch.Tensor,
     """
     _check_rows('anchors', anchors, anchor_labels)
     _check_rows('queue_keys', queue_keys, queue_labels, anchors.shape[1])
-    dtype = compute_dtype_of(anchors)
-    keys = queue_keys.detach().to(device=anchors.device, dtype=dtype)
-    qlab = queue_labels.to(anchors.device)
-    logits = anchors.to(dtype) @ keys.t() / temperature
-    valid = (qlab >= 0).view(1, -1).expand(anchors.shape[0], -1)
-    pos = (anchor_labels.view(-1, 1) == qlab.view(1, -1)) & valid
-    return logits, pos, valid
+    block = memory_block_of(
+        anchors.to(compute_dtype_of(anchors)), queue_keys, (queue_labels, ),
+        temperature)
+    return block.logits, match_labels([block], anchor_labels), block.valid
 
 
-def sample_bank(anchors: torch.Tensor,
-                labels: torch.Tensor,
-                temperature: float,
-                keys: Optional[torch.Tensor] = None,
-                key_labels: Optional[torch.Tensor] = None,
-                queue_keys: Optional[torch.Tensor] = None,
-                queue_labels: Optional[torch.Tensor] = None,
-                gather_bank: bool = False,
-                group_size: Optional[int] = None,
-                num_samples: Optional[int] = None) -> Block:
+def sample_bank(
+    anchors: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float,
+    keys: Optional[torch.Tensor] = None,
+    key_labels: Optional[torch.Tensor] = None,
+    queue_keys: Optional[torch.Tensor] = None,
+    queue_labels: Optional[torch.Tensor] = None,
+    gather_bank: bool = False,
+    group_size: Optional[int] = None,
+    num_samples: Optional[int] = None
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The sample bank of PaCo and its multi-task baselines: the in-batch
     block (:func:`in_batch_block`) followed, if ``queue_keys`` is given, by
     the queue block (:func:`memory_block`), concatenated along columns.

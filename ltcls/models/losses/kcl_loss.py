@@ -51,8 +51,10 @@ from torch import nn
 from ltcls.registry import MODELS
 from ltcls.models.utils.gather import rank_offset
 from .autocast import autocast_off
+from .contrast_blocks import (concat_blocks, match_labels, memory_block_of,
+                              own_key_block)
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
-from .utils import check_number
+from .utils import check_choice, check_int, check_number, compute_dtype_of
 
 __all__ = [
     'kcl_loss', 'kcl_loss_per_anchor', 'select_positives', 'KCLLoss',
@@ -112,9 +114,7 @@ def select_positives(same: torch.Tensor,
         Tensor: (N, K) bool, a subset of ``same`` with min(pos_k, P_i) True
         entries in row i.
     """
-    if pos_selection not in POS_SELECTIONS:
-        raise ValueError(f'pos_selection must be one of {POS_SELECTIONS}, '
-                         f'got {pos_selection!r}')
+    check_choice(None, 'pos_selection', pos_selection, POS_SELECTIONS)
     if pos_k is None:
         return same.clone()
     if int(pos_k) < 0:
@@ -205,32 +205,22 @@ def kcl_loss_per_anchor(
         (N,) bool (always True: the own key), num_selected (N,) long.
     """
     _check(query, key, labels, queue_keys, queue_labels, temperature)
-    if variant not in KCL_VARIANTS:
-        raise ValueError(f'variant must be one of {KCL_VARIANTS}, got '
-                         f'{variant!r}')
-    dtype = torch.float64 if query.dtype == torch.float64 else torch.float32
-    q = query.to(dtype)
-    k = key.detach().to(dtype)
-    mem = queue_keys.detach().to(dtype)
-    queue_labels = queue_labels.to(labels.device)
+    check_choice(None, 'variant', variant, KCL_VARIANTS)
+    q = query.to(compute_dtype_of(query))
     if row_offset is None:
         row_offset = rank_offset(q.shape[0], q.device)
     q = q / temperature  # scale (N, d), not the (N, 1 + K) logits
-    l_pos = (q * k).sum(dim=1, keepdim=True)  # (N, 1)
-    l_neg = q @ mem.t()  # (N, K)
-    filled = queue_labels >= 0
-    same = (labels.view(-1, 1) == queue_labels.view(1, -1)) & filled
+    own = own_key_block(q, key, (labels, ))
+    memory = memory_block_of(q, queue_keys, (queue_labels, ))
+    same = match_labels([memory], labels)
     chosen = select_positives(same, pos_k, pos_selection, seed, step,
                               row_offset)
     if variant == 'v2' and pos_k is not None:
-        l_neg = l_neg.masked_fill(same & ~chosen, 0.0)
-    logits = torch.cat([l_pos, l_neg], dim=1)
-    weight = torch.cat([torch.ones_like(l_pos, dtype=torch.bool), chosen],
-                       dim=1)
-    valid = torch.cat([
-        torch.ones(1, dtype=torch.bool, device=q.device),
-        filled.to(q.device)
-    ])
+        memory = memory._replace(
+            logits=memory.logits.masked_fill(same & ~chosen, 0.0))
+    blocks = [own, memory]
+    logits, valid = concat_blocks(blocks)
+    weight = torch.cat([match_labels([own], labels), chosen], dim=1)
     loss, has_pos = multi_positive_nce(logits, weight, valid)
     return loss, has_pos, chosen.sum(dim=1)
 
@@ -286,16 +276,10 @@ class KCLLoss(nn.Module):
                  seed: int = 0,
                  loss_weight: float = 1.0):
         super().__init__()
-        if pos_k is not None and (not isinstance(pos_k, int) or pos_k < 0):
-            raise ValueError(
-                f'KCLLoss: pos_k must be an int >= 0 or None, got {pos_k!r}')
+        check_int('KCLLoss', 'pos_k', pos_k, allow_none=True)
         check_number('KCLLoss', 'temperature', temperature)
-        if pos_selection not in POS_SELECTIONS:
-            raise ValueError(f'KCLLoss: pos_selection must be one of '
-                             f'{POS_SELECTIONS}, got {pos_selection!r}')
-        if variant not in KCL_VARIANTS:
-            raise ValueError(f'KCLLoss: variant must be one of '
-                             f'{KCL_VARIANTS}, got {variant!r}')
+        check_choice('KCLLoss', 'pos_selection', pos_selection, POS_SELECTIONS)
+        check_choice('KCLLoss', 'variant', variant, KCL_VARIANTS)
         self.pos_k = pos_k
         self.temperature = float(temperature)
         self.pos_selection = pos_selection

@@ -26,7 +26,8 @@ from torch import nn
 
 from ltcls.registry import MODELS
 from .class_prior import (ClassCountsMixin, CountsType, check_class_counts,
-                          check_cls_inputs, check_reduction, compute_dtype)
+                          check_cls_inputs)
+from .utils import check_reduction, compute_dtype_of
 
 __all__ = ['ldam_margins', 'ldam_loss', 'LDAMLoss']
 
@@ -78,7 +79,7 @@ def ldam_loss(cls_score: torch.Tensor,
     if margins.shape != (num_classes, ):
         raise ValueError(f'ldam_loss: margins has shape '
                          f'{tuple(margins.shape)}, expected ({num_classes}, )')
-    dtype = compute_dtype(cls_score)
+    dtype = compute_dtype_of(cls_score)
     label = label.long()
     z = cls_score.to(dtype)
     batch_m = margins.to(device=z.device, dtype=dtype)[label]  # (N, )
@@ -197,7 +198,7 @@ class LDAMLoss(ClassCountsMixin, nn.Module):
                 reduction == 'mean':
             w = class_weight.to(
                 device=cls_score.device,
-                dtype=compute_dtype(cls_score))[label.long()]
+                dtype=compute_dtype_of(cls_score))[label.long()]
             if weight is not None:
                 w = w * weight.to(w.dtype)
             avg_factor = w.sum()

@@ -22,7 +22,10 @@ Spec_paco.md §2.9 (Tables 7, 8, 13, 14; GPaCo code ``MultiTaskLoss``)::
     ``E_k = (1 - beta^n_k) / (1 - beta)``, beta = 0.999 (the "re-weighting"
     rows of Tables 13/14; the same weights as ResCom's class-balanced
     SupCon, :func:`~ltcls.models.utils.effective_num_weights`); else
-    ``r = 1``. The divisor stays the anchor count (as ResCom and the
+    ``r = 1``. These are *not* the released GPaCo code's weights: its
+    ``cal_weight_for_classes`` works on a (1, C) tensor of counts and
+    yields all-ones weights; ltcls implements the intended
+    ``mean(E) / E_y``. The divisor stays the anchor count (as ResCom and the
     GPaCo code: ``(w * loss).mean()``), it is not a weighted mean;
   - ``contrastive_log_prior``: Table 13's "multi-task (CE + Balanced
     Softmax)", the Balanced-Softmax idea inside the *contrastive* softmax.
@@ -56,7 +59,7 @@ from ltcls.registry import MODELS
 from .class_prior import ClassCountsMixin, CountsType, offset_cross_entropy
 from .contrast_blocks import compute_dtype_of, sample_bank
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
-from .utils import check_number
+from .utils import check_int, check_number
 
 __all__ = [
     'multitask_supcon_per_anchor', 'multitask_contrastive_loss',
@@ -64,10 +67,7 @@ __all__ = [
 ]
 
 MULTITASK_CLS_LOSSES = ('ce', 'balanced_softmax')
-
-
-def _number(name: str, value, allow_zero: bool = True) -> float:
-    return check_number('MultiTaskContrastiveLoss', name, value, allow_zero)
+_NAME = 'MultiTaskContrastiveLoss'
 
 
 def _check_labels(name: str, labels: torch.Tensor, rows: int) -> None:
@@ -242,7 +242,8 @@ class MultiTaskContrastiveLoss(ClassCountsMixin, nn.Module):
         reweight (bool): Multiply each anchor's SupCon term by the
             effective-number class weight. Defaults to False.
         reweight_beta (float): beta of the effective number, in [0, 1).
-            Defaults to 0.999 (GPaCo code).
+            Defaults to 0.999 (the GPaCo code's value; its weights are
+            all ones, module docstring).
         contrastive_log_prior (bool): Add ``log q(label of column)`` to the
             sample logits (Table 13 "CE + Balanced Softmax"). Default False.
         gather_bank (bool): Global in-batch bank. Defaults to False.
@@ -276,16 +277,19 @@ class MultiTaskContrastiveLoss(ClassCountsMixin, nn.Module):
             raise ValueError(f'MultiTaskContrastiveLoss: cls_loss must be one '
                              f'of {MULTITASK_CLS_LOSSES}, got {cls_loss!r}')
         self.cls_loss = cls_loss
-        self.cls_weight = _number('cls_weight', cls_weight)
-        self.supcon_weight = _number('supcon_weight', supcon_weight)
+        self.cls_weight = check_number(
+            _NAME, 'cls_weight', cls_weight, allow_zero=True)
+        self.supcon_weight = check_number(
+            _NAME, 'supcon_weight', supcon_weight, allow_zero=True)
         if self.cls_weight == 0 and self.supcon_weight == 0:
             raise ValueError('MultiTaskContrastiveLoss: cls_weight and '
                              'supcon_weight cannot both be 0')
-        self.temperature = _number('temperature', temperature, False)
+        self.temperature = check_number(_NAME, 'temperature', temperature)
         self.base_temperature = None if base_temperature is None else \
-            _number('base_temperature', base_temperature, False)
+            check_number(_NAME, 'base_temperature', base_temperature)
         self.reweight = bool(reweight)
-        self.reweight_beta = _number('reweight_beta', reweight_beta)
+        self.reweight_beta = check_number(
+            _NAME, 'reweight_beta', reweight_beta, allow_zero=True)
         if not self.reweight_beta < 1.0:
             raise ValueError('MultiTaskContrastiveLoss: reweight_beta must '
                              f'be in [0, 1), got {reweight_beta}')
@@ -294,11 +298,7 @@ class MultiTaskContrastiveLoss(ClassCountsMixin, nn.Module):
             raise ValueError('MultiTaskContrastiveLoss: group_size (per-GPU '
                              'bank emulation) cannot be combined with '
                              'gather_bank=True')
-        if group_size is not None and (isinstance(group_size, bool)
-                                       or int(group_size) != group_size
-                                       or group_size < 1):
-            raise ValueError('MultiTaskContrastiveLoss: group_size must be '
-                             f'a positive int, got {group_size!r}')
+        check_int(_NAME, 'group_size', group_size, low=1, allow_none=True)
         self.gather_bank = bool(gather_bank)
         self.group_size = group_size
         self.register_buffer(

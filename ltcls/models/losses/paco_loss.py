@@ -56,10 +56,6 @@ from .utils import check_number
 __all__ = ['paco_loss_per_anchor', 'paco_loss', 'PaCoLoss']
 
 
-def _check_positive(name: str, value, allow_zero: bool = False) -> float:
-    return check_number('PaCoLoss', name, value, allow_zero)
-
-
 def paco_loss_per_anchor(
     center_logits: torch.Tensor,
     anchors: torch.Tensor,
@@ -253,19 +249,22 @@ class PaCoLoss(ClassCountsMixin, nn.Module):
                  num_classes: Optional[int] = None,
                  loss_weight: float = 1.0):
         super().__init__()
-        self.alpha = _check_positive('alpha', alpha, allow_zero=True)
-        self.center_weight = _check_positive(
-            'center_weight', center_weight, allow_zero=True)
+        self.alpha = check_number('PaCoLoss', 'alpha', alpha, allow_zero=True)
+        self.center_weight = check_number(
+            'PaCoLoss', 'center_weight', center_weight, allow_zero=True)
         if self.center_weight == 0 and self.alpha == 0:
             raise ValueError('PaCoLoss: alpha and center_weight cannot both '
                              'be 0 (no positive at all)')
-        self.denominator_weight = _check_positive('denominator_weight',
-                                                  denominator_weight)
-        self.temperature = _check_positive('temperature', temperature)
-        self.center_temperature = _check_positive('center_temperature',
-                                                  center_temperature)
+        self.denominator_weight = check_number('PaCoLoss',
+                                               'denominator_weight',
+                                               denominator_weight)
+        self.temperature = check_number('PaCoLoss', 'temperature',
+                                        temperature)
+        self.center_temperature = check_number('PaCoLoss',
+                                               'center_temperature',
+                                               center_temperature)
         self.base_temperature = None if base_temperature is None else \
-            _check_positive('base_temperature', base_temperature)
+            check_number('PaCoLoss', 'base_temperature', base_temperature)
         if not 0.0 <= float(label_smoothing) < 1.0:
             raise ValueError('PaCoLoss: label_smoothing must be in [0, 1), '
                              f'got {label_smoothing}')

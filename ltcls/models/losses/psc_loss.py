@@ -48,18 +48,12 @@ from torch import nn
 from ltcls.registry import MODELS
 from .autocast import autocast_off
 from .multi_positive_nce import reduce_anchor_loss
-from .utils import check_number
+from .utils import (check_choice, check_int, check_number, check_reduction,
+                    compute_dtype_of)
 
 __all__ = ['psc_loss', 'psc_anchor_loss', 'PSCLoss']
 
-_REDUCTIONS = ('none', 'mean', 'sum')
 _AFFINITIES = ('uniform', 'softmax')
-
-
-def _check_reduction(reduction, owner, arg='reduction'):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f'{owner}: {arg} must be one of {_REDUCTIONS}, '
-                         f'got {reduction!r}')
 
 
 @autocast_off
@@ -115,15 +109,12 @@ def psc_anchor_loss(features: torch.Tensor,
         raise ValueError(f'psc_loss: label {int(labels.max())} is out of '
                          f'range for {num_classes} classes (num_classes)')
     check_number('psc_loss', 'temperature', temperature)
-    if affinity not in _AFFINITIES:
-        raise ValueError(f'psc_loss: affinity must be one of {_AFFINITIES}, '
-                         f'got {affinity!r}')
+    check_choice('psc_loss', 'affinity', affinity, _AFFINITIES)
     if exclude_positive and num_classes < 2:
         raise ValueError('psc_loss: exclude_positive=True needs at least 2 '
                          f'classes (no negative prototype), got {num_classes}')
 
-    dtype = torch.float64 if features.dtype == torch.float64 else \
-        torch.float32
+    dtype = compute_dtype_of(features)
     z = F.normalize(features.to(dtype), dim=1)
     p = F.normalize(prototypes.to(dtype), dim=2)
     # (N, C * M): class-major columns, column c * M + k is prototype k of c
@@ -179,7 +170,7 @@ def psc_loss(features: torch.Tensor,
     Returns:
         Tensor: scalar, or (N, ) for ``reduction='none'``.
     """
-    _check_reduction(reduction, 'psc_loss')
+    check_reduction(reduction, 'psc_loss')
     loss, valid = psc_anchor_loss(features, labels, prototypes, temperature,
                                   exclude_positive, affinity)
     if weight is not None:
@@ -246,18 +237,13 @@ class PSCLoss(nn.Module):
         for arg, value, low in (('num_classes', num_classes, 2),
                                 ('feat_dim', feat_dim, 1),
                                 ('num_prototypes', num_prototypes, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) \
-                    or value < low:
-                raise ValueError(f'{name}: {arg} must be an int >= {low}, '
-                                 f'got {value!r}')
+            check_int(name, arg, value, low)
         check_number(name, 'temperature', temperature)
-        if affinity not in _AFFINITIES:
-            raise ValueError(f'{name}: affinity must be one of '
-                             f'{_AFFINITIES}, got {affinity!r}')
+        check_choice(name, 'affinity', affinity, _AFFINITIES)
         if prototype_init != 'normal':
             raise ValueError(f"{name}: prototype_init must be 'normal', got "
                              f'{prototype_init!r}')
-        _check_reduction(reduction, name)
+        check_reduction(reduction, name)
         self.num_classes = num_classes
         self.feat_dim = feat_dim
         self.temperature = float(temperature)
@@ -281,7 +267,7 @@ class PSCLoss(nn.Module):
                 reduction_override: Optional[str] = None,
                 **kwargs) -> torch.Tensor:
         if reduction_override is not None:
-            _check_reduction(reduction_override, type(self).__name__,
+            check_reduction(reduction_override, type(self).__name__,
                              'reduction_override')
         reduction = reduction_override or self.reduction
         return self.loss_weight * psc_loss(

@@ -50,7 +50,7 @@ from .autocast import autocast_off
 from .class_prior import ClassCountsMixin, CountsType
 from .contrast_blocks import compute_dtype_of, in_batch_block
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
-from .utils import check_number
+from .utils import check_choice, check_int, check_number
 
 __all__ = [
     'rescom_contrastive_per_anchor', 'rescom_contrastive_loss', 'ResComLoss',
@@ -209,31 +209,26 @@ class ResComLoss(ClassCountsMixin, nn.Module):
                  class_counts: Optional[CountsType] = None,
                  num_classes: Optional[int] = None):
         super().__init__()
-        if variant not in RESCOM_VARIANTS:
-            raise ValueError(f'ResComLoss: variant must be one of '
-                             f'{tuple(RESCOM_VARIANTS)}, got {variant!r}')
+        check_choice('ResComLoss', 'variant', variant,
+                     tuple(RESCOM_VARIANTS))
         defaults = RESCOM_VARIANTS[variant]
         self.variant = variant
         self.anchor_views = defaults['anchor_views'] \
             if anchor_views is None else anchor_views
-        if self.anchor_views not in ANCHOR_VIEWS:
-            raise ValueError(f'ResComLoss: anchor_views must be one of '
-                             f'{ANCHOR_VIEWS}, got {anchor_views!r}')
+        check_choice('ResComLoss', 'anchor_views', self.anchor_views,
+                     ANCHOR_VIEWS)
         self.in_batch_contrast = defaults['in_batch_contrast'] \
             if in_batch_contrast is None else bool(in_batch_contrast)
         self.weight_norm = defaults['weight_norm'] \
             if weight_norm is None else weight_norm
-        if self.weight_norm not in EFFECTIVE_NUM_NORMS:
-            raise ValueError(f'ResComLoss: weight_norm must be one of '
-                             f'{EFFECTIVE_NUM_NORMS}, got {weight_norm!r}')
+        check_choice('ResComLoss', 'weight_norm', self.weight_norm,
+                     EFFECTIVE_NUM_NORMS)
         check_number('ResComLoss', 'temperature', temperature)
         if float(con_weight) < 0:
             raise ValueError(
                 f'ResComLoss: con_weight must be >= 0, got {con_weight}')
         for name, value in (('num_pos', num_pos), ('num_neg', num_neg)):
-            if isinstance(value, bool) or int(value) != value or value < 0:
-                raise ValueError(
-                    f'ResComLoss: {name} must be an int >= 0, got {value!r}')
+            check_int('ResComLoss', name, value)
         if int(num_pos) == 0 and not self.in_batch_contrast:
             raise ValueError('ResComLoss: num_pos=0 without in-batch '
                              'contrast leaves no positive pair')

@@ -42,12 +42,12 @@ import torch
 from torch import nn
 
 from ltcls.registry import MODELS
-from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
-                                       rank_offset)
 from .autocast import autocast_off
+from .contrast_blocks import (batch_block, concat_blocks, gather_bank,
+                              match_labels, memory_block_of, own_key_block)
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
-from .utils import (check_global_subclass_ids, check_int_labels,
-                    check_number)
+from .utils import (check_choice, check_global_subclass_ids, check_int_labels,
+                    check_number, compute_dtype_of)
 
 __all__ = [
     'sbcl_loss_per_anchor', 'sbcl_loss', 'sbcl_queue_loss_per_anchor',
@@ -55,11 +55,6 @@ __all__ = [
 ]
 
 EMPTY_CLASS_TERM = ('skip', 'zero')
-
-
-def _check_positive(name: str, value) -> float:
-    # the shared check of every loss temperature (finite and > 0)
-    return check_number(None, name, value)
 
 
 def _anchor_tau2(labels: torch.Tensor, class_tau2: Optional[torch.Tensor],
@@ -129,44 +124,41 @@ def sbcl_loss_per_anchor(
                          f'{tuple(features.shape)}')
     n = features.shape[0]
     _check_labels(n, labels, sub_labels)
-    tau1 = _check_positive('tau1', tau1)
-    default_tau2 = tau1 if default_tau2 is None else _check_positive(
-        'default_tau2', default_tau2)
-    dtype = torch.float64 if features.dtype == torch.float64 else \
-        torch.float32
-    feats = features.to(dtype)
-    device = feats.device
+    tau1 = check_number(None, 'tau1', tau1)
+    default_tau2 = tau1 if default_tau2 is None else check_number(
+        None, 'default_tau2', default_tau2)
+    feats = features.to(compute_dtype_of(features))
     if instance_ids is None:
-        instance_ids = torch.arange(n, device=device)
+        instance_ids = torch.arange(n, device=feats.device)
     elif instance_ids.shape != labels.shape:
         raise ValueError(f'instance_ids must be ({n},), got '
                          f'{tuple(instance_ids.shape)}')
-    if gather:
-        offset = rank_offset(n, device)
-        contrast = all_gather_with_grad(feats)
-        c_labels = concat_all_gather(labels)
-        c_sub = concat_all_gather(sub_labels)
-        # instance ids are made unique across ranks by the row offset
-        c_inst = concat_all_gather(instance_ids.long() + offset)
-        inst = instance_ids.long() + offset
-    else:
-        offset, contrast, c_labels, c_sub = 0, feats, labels, sub_labels
-        c_inst = inst = instance_ids.long()
-    m = contrast.shape[0]
-    idx = torch.arange(n, device=device)
-    not_self = torch.ones(n, m, dtype=torch.bool, device=device)
-    not_self[idx, idx + offset] = False
-    same_y = labels[:, None] == c_labels[None]
-    same_s = (sub_labels[:, None] == c_sub[None]) & same_y
-    partner = (inst[:, None] == c_inst[None]) & not_self
-    sim = feats @ contrast.t()
+    # instance ids are made unique across ranks by the row offset
+    bank = gather_bank(
+        feats, (labels, sub_labels, instance_ids.long()),
+        gather,
+        offset_fields=(2, ))
+    blocks = [batch_block(feats, bank)]
+    tau2 = _anchor_tau2(labels, class_tau2, default_tau2, feats.dtype)
+    return _sbcl_terms(blocks, bank.anchor_labels, tau1, tau2,
+                       partner_in_class_term)
+
+
+def _sbcl_terms(blocks, anchor_fields, tau1, tau2, partner_in_class_term):
+    """T1 and T2 over the column blocks (in-batch or own key + queue) whose
+    label fields are (class, subclass, instance); see the module docstring.
+    """
+    sim, valid = concat_blocks(blocks)
+    labels, sub_labels, instance_ids = anchor_fields
+    same_y = match_labels(blocks, labels, 0)
+    same_s = match_labels(blocks, sub_labels, 1) & same_y
     # T1: SupCon over subclass ids
-    t1, has1 = multi_positive_nce(sim / tau1, same_s & not_self, not_self)
+    t1, has1 = multi_positive_nce(sim / tau1, same_s, valid)
     # T2: same class, other subclass; own subclass out of the softmax
-    tau2 = _anchor_tau2(labels, class_tau2, default_tau2, dtype)
-    den2 = ~same_s & not_self
+    den2 = valid & ~same_s
     pos2 = same_y & ~same_s
     if partner_in_class_term:
+        partner = match_labels(blocks, instance_ids, 2)
         den2 = den2 | partner
         pos2 = pos2 | partner
     t2, has2 = multi_positive_nce(sim / tau2[:, None], pos2 & den2, den2)
@@ -182,9 +174,7 @@ def _combine(t1,
              empty_class_term,
              gather,
              sample_weight=None):
-    if empty_class_term not in EMPTY_CLASS_TERM:
-        raise ValueError(f'empty_class_term must be one of '
-                         f'{EMPTY_CLASS_TERM}, got {empty_class_term!r}')
+    check_choice(None, 'empty_class_term', empty_class_term, EMPTY_CLASS_TERM)
     loss1 = reduce_anchor_loss(t1, has1, sample_weight, gather)
     count2 = has2 if empty_class_term == 'skip' else torch.ones_like(has2)
     loss2 = reduce_anchor_loss(t2, count2, sample_weight, gather)
@@ -242,11 +232,9 @@ def sbcl_loss(features: torch.Tensor,
     Returns:
         Tensor: scalar.
     """
-    beta = float(beta)
-    if beta < 0:
-        raise ValueError(f'beta must be >= 0, got {beta}')
-    w1 = 1.0 if base_temperature is None else tau1 / _check_positive(
-        'base_temperature', base_temperature)
+    beta = check_number(None, 'beta', beta, allow_zero=True)
+    w1 = 1.0 if base_temperature is None else tau1 / check_number(
+        None, 'base_temperature', base_temperature)
     v = 1 if features.dim() == 2 else features.shape[1]
     feats, y, s, inst = _flatten(features, labels, sub_labels)
     t1, has1, t2, has2 = sbcl_loss_per_anchor(feats, y, s, inst, class_tau2,
@@ -310,30 +298,19 @@ def sbcl_queue_loss_per_anchor(
                                                      queue_sub_labels)):
         if t.dim() != 1 or t.shape[0] != k:
             raise ValueError(f'{name} must be ({k},), got {tuple(t.shape)}')
-    tau1 = _check_positive('tau1', tau1)
-    default_tau2 = tau1 if default_tau2 is None else _check_positive(
-        'default_tau2', default_tau2)
-    dtype = torch.float64 if query.dtype == torch.float64 else torch.float32
-    q = query.to(dtype)
-    device = q.device
-    l_pos = (q * key.detach().to(dtype)).sum(1, keepdim=True)  # (B, 1)
-    l_neg = q @ queue_keys.detach().to(dtype).t()  # (B, K)
-    sim = torch.cat([l_pos, l_neg], 1)
-    qy = queue_labels.to(device)
-    qs = queue_sub_labels.to(device)
-    q_valid = (qy >= 0)[None].expand(b, k)
-    same_y = (labels[:, None] == qy[None]) & q_valid
-    same_s = (sub_labels[:, None] == qs[None]) & same_y
-    ones = torch.ones(b, 1, dtype=torch.bool, device=device)
-    valid1 = torch.cat([ones, q_valid], 1)
-    pos1 = torch.cat([ones, same_s], 1)
-    t1, has1 = multi_positive_nce(sim / tau1, pos1, valid1)
-    tau2 = _anchor_tau2(labels, class_tau2, default_tau2, dtype)
-    head = ones if partner_in_class_term else ~ones
-    den2 = torch.cat([head, q_valid & ~same_s], 1)
-    pos2 = torch.cat([head, same_y & ~same_s], 1)
-    t2, has2 = multi_positive_nce(sim / tau2[:, None], pos2, den2)
-    return t1, has1, t2, has2
+    tau1 = check_number(None, 'tau1', tau1)
+    default_tau2 = tau1 if default_tau2 is None else check_number(
+        None, 'default_tau2', default_tau2)
+    q = query.to(compute_dtype_of(query))
+    # the key k_i is the anchor's partner view (instance field 2); queue
+    # entries are nobody's partner
+    fields = (labels, sub_labels, torch.arange(b, device=q.device))
+    blocks = [
+        own_key_block(q, key, fields),
+        memory_block_of(q, queue_keys, (queue_labels, queue_sub_labels, None))
+    ]
+    tau2 = _anchor_tau2(labels, class_tau2, default_tau2, q.dtype)
+    return _sbcl_terms(blocks, fields, tau1, tau2, partner_in_class_term)
 
 
 def sbcl_queue_loss(query: torch.Tensor,
@@ -353,11 +330,9 @@ def sbcl_queue_loss(query: torch.Tensor,
     """Queue SBCL loss (scalar): ``w1 * mean(-T1) + beta * mean(-T2)`` over
     the anchors of the global batch; see
     :func:`sbcl_queue_loss_per_anchor`."""
-    beta = float(beta)
-    if beta < 0:
-        raise ValueError(f'beta must be >= 0, got {beta}')
-    w1 = 1.0 if base_temperature is None else tau1 / _check_positive(
-        'base_temperature', base_temperature)
+    beta = check_number(None, 'beta', beta, allow_zero=True)
+    w1 = 1.0 if base_temperature is None else tau1 / check_number(
+        None, 'base_temperature', base_temperature)
     t1, has1, t2, has2 = sbcl_queue_loss_per_anchor(
         query, key, labels, sub_labels, queue_keys, queue_labels,
         queue_sub_labels, class_tau2, tau1, default_tau2,
@@ -398,16 +373,14 @@ class SBCLLoss(nn.Module):
                  gather: bool = True,
                  loss_weight: float = 1.0):
         super().__init__()
-        self.tau1 = _check_positive('SBCLLoss: tau1', tau1)
+        self.tau1 = check_number('SBCLLoss', 'tau1', tau1)
         if base_temperature is not None:
-            _check_positive('SBCLLoss: base_temperature', base_temperature)
+            check_number('SBCLLoss', 'base_temperature', base_temperature)
         if default_tau2 is not None:
-            _check_positive('SBCLLoss: default_tau2', default_tau2)
-        if float(beta) < 0:
-            raise ValueError(f'SBCLLoss: beta must be >= 0, got {beta}')
-        if empty_class_term not in EMPTY_CLASS_TERM:
-            raise ValueError(f'SBCLLoss: empty_class_term must be one of '
-                             f'{EMPTY_CLASS_TERM}, got {empty_class_term!r}')
+            check_number('SBCLLoss', 'default_tau2', default_tau2)
+        check_number('SBCLLoss', 'beta', beta, allow_zero=True)
+        check_choice('SBCLLoss', 'empty_class_term', empty_class_term,
+                     EMPTY_CLASS_TERM)
         self.base_temperature = base_temperature
         self.beta = float(beta)
         self.default_tau2 = default_tau2
@@ -466,18 +439,14 @@ class SBCLQueueLoss(nn.Module):
                  empty_class_term: str = 'skip',
                  loss_weight: float = 1.0):
         super().__init__()
-        self.tau1 = _check_positive('SBCLQueueLoss: tau1', tau1)
+        self.tau1 = check_number('SBCLQueueLoss', 'tau1', tau1)
         if default_tau2 is not None:
-            _check_positive('SBCLQueueLoss: default_tau2', default_tau2)
+            check_number('SBCLQueueLoss', 'default_tau2', default_tau2)
         if base_temperature is not None:
-            _check_positive('SBCLQueueLoss: base_temperature',
-                            base_temperature)
-        if float(beta) < 0:
-            raise ValueError(f'SBCLQueueLoss: beta must be >= 0, got {beta}')
-        if empty_class_term not in EMPTY_CLASS_TERM:
-            raise ValueError(f'SBCLQueueLoss: empty_class_term must be one '
-                             f'of {EMPTY_CLASS_TERM}, got '
-                             f'{empty_class_term!r}')
+            check_number('SBCLQueueLoss', 'base_temperature', base_temperature)
+        check_number('SBCLQueueLoss', 'beta', beta, allow_zero=True)
+        check_choice('SBCLQueueLoss', 'empty_class_term', empty_class_term,
+                     EMPTY_CLASS_TERM)
         self.default_tau2 = default_tau2
         self.beta = float(beta)
         self.base_temperature = base_temperature

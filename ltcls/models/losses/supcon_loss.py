@@ -11,14 +11,21 @@ For anchor i (a view in the local batch) with label y_i::
   optional labelled queue (empty slots, label -1, are masked out);
 * ``P(i)``: the members of ``A(i)`` with label y_i (all of them: "full"
   positives, which is what KCL's paper calls FCL);
-* anchors without positives contribute 0 and are left out of the mean
-  (SupCon's reference code returns NaN there);
+* anchors without positives contribute 0 and are left out of the mean.
+  The current SupCon reference code (``SupContrast/losses.py``: the
+  positive count is replaced by 1 where it is 0) also gives them 0 but
+  keeps them in its mean over all anchors, so where some anchor has no
+  positive its loss is ltcls' times (#anchors with positives / #anchors);
+  only its first release divided by 0 and returned NaN there;
 * the reduction is the mean over the anchors with positives of the whole
   global batch (``reduce_anchor_loss``), so a W-process DDP run equals the
   1-process run on the same global batch, loss and gradients.
 
-The numerics (masked log-sum-exp, fp16 handling) are
-:func:`~ltcls.models.losses.multi_positive_nce`.
+The columns are :mod:`~ltcls.models.losses.contrast_blocks`'
+``batch_block`` (over ``gather_bank``, self masked) and ``memory_block_of``;
+the numerics (masked log-sum-exp, fp16 handling) are
+:func:`~ltcls.models.losses.multi_positive_nce`. Reduction: the anchor
+contract of :mod:`~ltcls.models.losses.utils`.
 
 In-batch KCL (``pos_k``; spec_kcl.md §9 item 1, decision [D])
 -------------------------------------------------------------
@@ -54,22 +61,24 @@ of the anchor and the column, and ``topk`` on the column order. With
 gathered rows are rank-major ``[rank 0: v0, v1, rank 1: v0, v1]``; they are
 re-ordered into the canonical order of a single process holding the whole
 global batch, ``v * N_global + global sample index``, before the logits
-are formed. Hence a W-process run selects the same positives as the
-1-process run on the concatenated batch, and loss and gradients agree.
+are formed (``contrast_blocks.gather_bank``). Hence a W-process run
+selects the same positives as the 1-process run on the concatenated batch,
+and loss and gradients agree.
 (N, d) features (``num_views=1``) use the gathered order as is.
 """
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
 
 from ltcls.registry import MODELS
-from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
-                                       world_info)
 from .autocast import autocast_off
+from .contrast_blocks import (batch_block, concat_blocks, gather_bank,
+                              match_labels, memory_block_of)
 from .kcl_loss import KCL_VARIANTS, POS_SELECTIONS, select_positives
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
-from .utils import check_int_labels, check_number
+from .utils import (check_choice, check_int, check_int_labels, check_number,
+                    compute_dtype_of)
 
 __all__ = [
     'supcon_loss', 'supcon_loss_per_anchor', 'SupConLoss', 'flatten_views'
@@ -118,31 +127,9 @@ def _check_inputs(features, labels, queue_keys, queue_labels, temperature):
 
 
 def _check_selection(pos_k, pos_selection, variant, owner='supcon_loss'):
-    if pos_k is not None and (isinstance(pos_k, bool)
-                              or not isinstance(pos_k, int) or pos_k < 0):
-        raise ValueError(
-            f'{owner}: pos_k must be an int >= 0 or None, got {pos_k!r}')
-    if pos_selection not in POS_SELECTIONS:
-        raise ValueError(f'{owner}: pos_selection must be one of '
-                         f'{POS_SELECTIONS}, got {pos_selection!r}')
-    if variant not in KCL_VARIANTS:
-        raise ValueError(f'{owner}: variant must be one of {KCL_VARIANTS}, '
-                         f'got {variant!r}')
-
-
-def _view_major_ids(num_views: int, sizes: List[int], total: int,
-                    device) -> torch.Tensor:
-    """Canonical index ``v * total + offset_r + i`` of every row of the
-    rank-major concatenation of per-rank view-major blocks (one block of
-    ``num_views * sizes[r]`` rows per rank; ``sizes`` are Python ints, so
-    building the indices reads nothing back from the device)."""
-    views = torch.arange(num_views, device=device).view(-1, 1) * total
-    out, offset = [], 0
-    for size in sizes:  # one block per rank, no loop over rows
-        idx = torch.arange(offset, offset + size, device=device).view(1, -1)
-        out.append((views + idx).reshape(-1))
-        offset += size
-    return torch.cat(out)
+    check_int(owner, 'pos_k', pos_k, allow_none=True)
+    check_choice(owner, 'pos_selection', pos_selection, POS_SELECTIONS)
+    check_choice(owner, 'variant', variant, KCL_VARIANTS)
 
 
 @autocast_off
@@ -193,58 +180,19 @@ def supcon_loss_per_anchor(
     """
     _check_inputs(features, labels, queue_keys, queue_labels, temperature)
     _check_selection(pos_k, pos_selection, variant)
-    n = features.shape[0]
-    if int(num_views) < 1 or n % int(num_views):
-        raise ValueError(f'num_views={num_views} must be >= 1 and divide '
-                         f'the {n} rows of features')
-    dtype = torch.float64 if features.dtype == torch.float64 else \
-        torch.float32
-    feats = features.to(dtype)
-    device = feats.device
-    rank, world = world_info() if gather else (0, 1)
-    n_samples = n // int(num_views)
-    if world > 1:
-        contrast = all_gather_with_grad(feats)
-        contrast_labels = concat_all_gather(labels)
-        # per-rank sample counts as Python ints (one read-back, multi-rank
-        # only; the gathers above read the row counts back already)
-        sizes = concat_all_gather(
-            torch.tensor([n_samples], device=device,
-                         dtype=torch.long)).tolist()
-    else:
-        contrast, contrast_labels = feats, labels
-        sizes = [n_samples]
-    total = sum(sizes)
-    # canonical global index of the local rows (the 1-process position)
-    row_ids = _view_major_ids(num_views, sizes[rank:rank + 1], total, device)
-    row_ids = row_ids + sum(sizes[:rank])
-    if world > 1 and num_views > 1:
-        # rank-major -> canonical column order (module docstring)
-        order = torch.argsort(_view_major_ids(num_views, sizes, total, device))
-        contrast = contrast.index_select(0, order)
-        contrast_labels = contrast_labels.index_select(
-            0, order.to(contrast_labels.device))
-    m = contrast.shape[0]
-    self_mask = torch.zeros(n, m, dtype=torch.bool, device=device)
-    self_mask[torch.arange(n, device=device), row_ids] = True
-    valid = ~self_mask
+    feats = features.to(compute_dtype_of(features))
+    bank = gather_bank(feats, (labels, ), gather, num_views)
     # scale the (N, d) anchors, not the (N, M) logits; the queue block is a
     # separate product, so the (K, d) queue is never copied
     scaled = feats / temperature
-    logits = scaled @ contrast.t()
+    blocks = [batch_block(scaled, bank)]
     if queue_keys is not None:
-        logits = torch.cat(
-            [logits, scaled @ queue_keys.detach().to(dtype).t()], dim=1)
-        contrast_labels = torch.cat(
-            [contrast_labels,
-             queue_labels.to(contrast_labels.device)])
-        q_valid = (queue_labels >= 0).to(device)
-        valid = torch.cat([valid, q_valid.unsqueeze(0).expand(n, -1)], dim=1)
-    pos = (labels.view(-1, 1) == contrast_labels.view(1, -1)).to(device) \
-        & valid
+        blocks.append(memory_block_of(scaled, queue_keys, (queue_labels, )))
+    logits, valid = concat_blocks(blocks)
+    pos = match_labels(blocks, labels)
     if pos_k is not None:
         chosen = select_positives(
-            pos, pos_k, pos_selection, seed, step, row_ids=row_ids)
+            pos, pos_k, pos_selection, seed, step, row_ids=bank.self_cols)
         if variant == 'v2':
             logits = logits.masked_fill(pos & ~chosen, 0.0)
         pos = chosen

@@ -12,7 +12,9 @@ weights). Used by
 
 Normalisations (``normalize``):
 
-* ``'mean'`` (default, the ResCom / GPaCo code): ``w_k = mean_j(E_j) / E_k``;
+* ``'mean'`` (default, the ResCom code; what the GPaCo code intends, whose
+  ``cal_weight_for_classes`` on a (1, C) tensor yields all-ones weights):
+  ``w_k = mean_j(E_j) / E_k``;
 * ``'none'`` (ResCom paper, Eq. 2): ``w_k = 1 / E_k = (1 - beta) /
   (1 - beta ** n_k)``; tiny when beta is close to 1;
 * ``'sum'`` (Cui et al.'s CB loss): ``w_k = C * (1 / E_k) / sum_j (1 / E_j)``.
@@ -87,7 +89,7 @@ def effective_num_weights(class_counts: CountsType,
         class_counts (Sequence | ndarray | Tensor): (C,) training images per
             class, all > 0.
         beta (float): In [0, 1). 0 gives all-ones weights.
-        normalize (str): ``'mean'`` (``mean(E) / E_k``, ResCom/GPaCo code),
+        normalize (str): ``'mean'`` (``mean(E) / E_k``, ResCom code),
             ``'none'`` (``1 / E_k``, ResCom paper Eq. 2) or ``'sum'``
             (weights sum to C, Cui et al.). Defaults to ``'mean'``.
 

@@ -283,3 +283,26 @@ def test_two_process_equals_single_process():
     for r in res:
         torch.testing.assert_close(r['w_grad'], w.grad, rtol=0, atol=1e-10)
     assert math.isfinite(float(single.detach()))
+
+
+@pytest.mark.parametrize('variant', ['v1', 'v2'])
+@pytest.mark.parametrize('selection', ['random', 'topk'])
+def test_gradient_all_ties_and_empty_slots(selection, variant):
+    """Every filled slot has the same class (maximal ties for ``topk``),
+    some slots are empty and one anchor has no queue positive: loss and
+    gradient equal the per-anchor reference for the chosen sets."""
+    q, k, labels, qk, ql = _case(7)
+    ql = torch.where(ql >= 0, torch.ones_like(ql), ql)
+    labels[1:] = 1
+    t = 0.15
+    sel = _selected_sets(q, labels, qk, ql, 3, selection, step=2)
+    assert all(len(s) == 3 for s in sel[1:]) and not sel[0]
+    qg = q.clone().requires_grad_(True)
+    loss = kcl_loss(qg, k, labels, qk, ql, 3, t, selection, variant,
+                    step=2, row_offset=0)
+    qr = q.clone().requires_grad_(True)
+    ref = ref_kcl(qr, k, labels, qk, ql, sel, t, variant).mean()
+    torch.testing.assert_close(loss, ref, rtol=0, atol=1e-6)
+    loss.backward()
+    ref.backward()
+    torch.testing.assert_close(qg.grad, qr.grad, rtol=0, atol=1e-6)

@@ -396,3 +396,34 @@ def test_two_process_equals_single_process():
         torch.testing.assert_close(r['w_grad'], w.grad, rtol=0, atol=1e-10)
     x_grad = torch.cat([r['x_grad'] for r in res]) / 2
     torch.testing.assert_close(x_grad, x.grad, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize('partner_in', [True, False])
+@pytest.mark.parametrize('empty', ['skip', 'zero'])
+@pytest.mark.parametrize('queue', ['empty', 'one_class', 'stale'])
+def test_sbcl_queue_gradient_edge_cases(partner_in, empty, queue):
+    """Gradients against the per-anchor reference where the queue is all
+    empty, holds a single class (anchors of the other classes have no T2
+    positive), or only entries enqueued before the first clustering."""
+    q, k, y, s, qk, qy, qs, tau2 = make_queue_batch(4)
+    if queue == 'empty':
+        qy, qs = torch.full_like(qy, -1), torch.full_like(qs, -1)
+    elif queue == 'one_class':
+        qy = torch.where(qy >= 0, torch.zeros_like(qy), qy)
+        qs = torch.where(qy >= 0, qs.remainder(2), qs)
+    else:
+        qs = torch.full_like(qs, -1)
+    q_ref = q.clone().requires_grad_(True)
+    q_vec = q.clone().requires_grad_(True)
+    ref = ref_sbcl_queue(
+        q_ref, k, y, s, qk, qy, qs, tau2, 0.07, 0.2, partner_in=partner_in,
+        empty=empty)
+    out = sbcl_queue_loss(
+        q_vec, k, y, s, qk, qy, qs, tau2, tau1=0.07, beta=0.2,
+        partner_in_class_term=partner_in, empty_class_term=empty)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
+    out.backward()
+    if ref.requires_grad:
+        ref.backward()
+        torch.testing.assert_close(q_vec.grad, q_ref.grad, rtol=0, atol=1e-6)
+    assert torch.isfinite(q_vec.grad).all()
