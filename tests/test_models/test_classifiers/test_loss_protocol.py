@@ -91,7 +91,8 @@ def test_new_names_build_with_the_old_defaults():
     sbcl = MODELS.build(_sbcl())
     assert type(sbcl.loss_module).__name__ == 'SBCLLoss'
     assert type(sbcl.warmup_loss_module).__name__ == 'SupConLoss'
-    assert sbcl.tau1 == 0.1 and float(sbcl.class_tau2[0]) == 0.1
+    assert sbcl.tau1 == 0.1
+    assert float(sbcl.class_tau2[0]) == pytest.approx(0.1)
     moco = MODELS.build(_sbcl('MoCoSBCL', queue_len=8, feat_dim=8))
     assert float(moco.class_tau2[0]) == pytest.approx(0.12)  # default_tau2
     assert type(moco.warmup_loss_module).__name__ == 'KCLLoss'
