@@ -9,4 +9,4 @@ model = dict(
     type='HybridClassifier',
     feature_loss='ce',
     projector=None,
-    contrastive_loss=None)
+    loss=None)

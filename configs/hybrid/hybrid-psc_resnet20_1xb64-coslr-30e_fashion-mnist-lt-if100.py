@@ -6,4 +6,4 @@ _base_ = './hybrid-sc_resnet20_1xb64-coslr-30e_fashion-mnist-lt-if100.py'
 
 model = dict(
     type='HybridPSC',
-    contrastive_loss=dict(_delete_=True, type='PSCLoss', temperature=1.0))
+    loss=dict(_delete_=True, type='PSCLoss', temperature=1.0))

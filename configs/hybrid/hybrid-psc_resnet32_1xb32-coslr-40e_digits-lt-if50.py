@@ -6,4 +6,4 @@ _base_ = './hybrid-sc_resnet32_1xb32-coslr-40e_digits-lt-if50.py'
 
 model = dict(
     type='HybridPSC',
-    contrastive_loss=dict(_delete_=True, type='PSCLoss', temperature=1.0))
+    loss=dict(_delete_=True, type='PSCLoss', temperature=1.0))

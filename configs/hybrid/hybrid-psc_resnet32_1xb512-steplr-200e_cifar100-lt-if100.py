@@ -13,4 +13,4 @@ _base_ = './hybrid-sc_resnet32_1xb512-steplr-200e_cifar100-lt-if100.py'
 
 model = dict(
     type='HybridPSC',
-    contrastive_loss=dict(_delete_=True, type='PSCLoss', temperature=0.1))
+    loss=dict(_delete_=True, type='PSCLoss', temperature=0.1))

@@ -22,7 +22,7 @@ model = dict(
         out_channels=128),
     # PSC, tau = 0.1 on iNaturalist [P]; one learnable prototype per class
     # (8,142 x 128), positive prototype excluded from the denominator
-    contrastive_loss=dict(type='PSCLoss', temperature=0.1),
+    loss=dict(type='PSCLoss', temperature=0.1),
     head=dict(
         type='LinearClsHead',
         num_classes=8142,

@@ -17,7 +17,7 @@ model = dict(
     projector=dict(
         type='ProjectionMLP', in_channels=64, hid_channels=64,
         out_channels=128),
-    contrastive_loss=dict(type='SupConLoss', temperature=0.1),
+    loss=dict(type='SupConLoss', temperature=0.1),
     head=dict(
         type='LinearClsHead',
         num_classes=10,

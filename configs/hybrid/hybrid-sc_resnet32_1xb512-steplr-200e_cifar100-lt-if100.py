@@ -22,7 +22,7 @@ model = dict(
         out_channels=128),
     # SupCon L_out over the 2B views, tau = 0.1 [P]; mean over anchors and
     # no tau / tau_base factor [D] section 9.4
-    contrastive_loss=dict(type='SupConLoss', temperature=0.1),
+    loss=dict(type='SupConLoss', temperature=0.1),
     # f_c: one linear layer on the unnormalised r, plain CE [P]
     head=dict(
         type='LinearClsHead',

@@ -8,7 +8,7 @@ _base_ = './hybrid-psc_resnet50_2xb50-steplr-100e_inat18.py'
 
 model = dict(
     type='HybridSC',
-    contrastive_loss=dict(_delete_=True, type='SupConLoss', temperature=0.1))
+    loss=dict(_delete_=True, type='SupConLoss', temperature=0.1))
 
 train_dataloader = dict(
     sampler=dict(feat_sampling='class_grouped', images_per_class=2))

@@ -4,4 +4,4 @@
 # Stage 2: benchmarks/resnet20_kcl-pre_linear-cb-coslr-10e_fashion-mnist-lt-if100.py
 _base_ = './kcl_resnet20_1xb64-coslr-30e_fashion-mnist-lt-if100.py'
 
-model = dict(pos_k=None)
+model = dict(loss=dict(pos_k=None))

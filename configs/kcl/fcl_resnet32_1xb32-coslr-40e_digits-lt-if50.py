@@ -2,4 +2,4 @@
 #   python tools/train.py configs/kcl/fcl_resnet32_1xb32-coslr-40e_digits-lt-if50.py
 _base_ = './kcl_resnet32_1xb32-coslr-40e_digits-lt-if50.py'
 
-model = dict(pos_k=None)
+model = dict(loss=dict(pos_k=None))

@@ -3,4 +3,4 @@
 # spec_kcl.md section 2.4). Stage 2 as for KCL.
 _base_ = './kcl_resnet50_8xb32-coslr-200e_in1k-lt.py'
 
-model = dict(pos_k=None)
+model = dict(loss=dict(pos_k=None))

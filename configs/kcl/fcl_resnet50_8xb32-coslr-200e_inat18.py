@@ -2,4 +2,4 @@
 # queue entries are positives; spec_kcl.md section 2.4).
 _base_ = './kcl_resnet50_8xb32-coslr-200e_inat18.py'
 
-model = dict(pos_k=None)
+model = dict(loss=dict(pos_k=None))

@@ -19,7 +19,7 @@ model = dict(
     neck=dict(type='GlobalAveragePooling'),
     projector=dict(
         type='ProjectionMLP', in_channels=64, out_channels=128, num_layers=1),
-    contrastive_loss=dict(
+    loss=dict(
         type='SupConLoss',
         temperature=0.07,
         pos_k=6,

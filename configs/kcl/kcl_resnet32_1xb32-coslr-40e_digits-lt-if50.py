@@ -20,11 +20,13 @@ model = dict(
     queue_len=256,
     feat_dim=128,
     momentum=0.001,
-    temperature=0.07,
-    pos_k=6,
-    pos_selection='random',
-    loss_variant='v1',
-    seed=0)
+    loss=dict(
+        type='KCLLoss',
+        pos_k=6,
+        temperature=0.07,
+        pos_selection='random',
+        variant='v1',
+        seed=0))
 
 train_dataloader = dict(dataset=dict(imbalance_factor=50), drop_last=True)
 

@@ -32,11 +32,13 @@ model = dict(
     queue_len=65536,
     feat_dim=128,
     momentum=0.001,  # mmengine EMA weight: m = 1 - 0.001 = 0.999
-    temperature=0.07,
-    pos_k=6,
-    pos_selection='random',
-    loss_variant='v1',
-    seed=0)
+    loss=dict(
+        type='KCLLoss',
+        pos_k=6,
+        temperature=0.07,
+        pos_selection='random',
+        variant='v1',
+        seed=0))
 
 # no evaluation during stage 1 (no classifier yet)
 val_dataloader = None

@@ -60,7 +60,7 @@ model = dict(
     queue_len=65536,
     feat_dim=128,
     momentum=0.001,  # mmengine EMA weight: m = 1 - 0.001 = 0.999
-    sbcl_loss=dict(
+    loss=dict(
         type='SBCLQueueLoss', tau1=0.07, default_tau2=0.12, beta=0.2,
         base_temperature=None, partner_in_class_term=True),
     warmup_loss=dict(type='KCLLoss', pos_k=6, temperature=0.07))

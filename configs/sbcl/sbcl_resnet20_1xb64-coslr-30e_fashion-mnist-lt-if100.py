@@ -25,7 +25,7 @@ model = dict(
     projector=dict(
         type='ProjectionMLP', in_channels=64, hid_channels=64,
         out_channels=128, num_layers=2),
-    sbcl_loss=dict(
+    loss=dict(
         type='SBCLLoss', tau1=0.1, base_temperature=0.07, beta=0.25,
         partner_in_class_term=True),
     warmup_loss=dict(type='SupConLoss', temperature=0.1,

@@ -10,20 +10,32 @@ key                           held by
 ============================  ============================================
 ``projector.*``               every ``ContrastiveClassifier`` with a
                               projection head
-``encoder_k.*``               momentum encoder (KCL, PaCo, ResCom,
-                              MoCoSBCL, SupCon with ``momentum``)
-``queue.*``                   ``LabelledQueue`` / ``ClassBalancedQueue``
-                              (KCL, PaCo, ResCom, MoCoSBCL)
-``contrastive_loss.*``        KCL / SupCon / Hybrid loss modules (Hybrid-PSC
-                              prototypes)
-``loss_module.*``             PaCo / ResCom loss modules (the PaCo *centers*
-                              are the head's ``fc`` and are kept)
-``sbcl_loss.*``,              SBCL / MoCoSBCL losses
-``warmup_loss.*``
+``encoder_k.*``               momentum encoder (KCL, PaCo, MoCoSBCL, SupCon
+                              with ``momentum``)
+``queue.*``                   the memory (``LabelledQueue`` /
+                              ``ClassBalancedQueue``: KCL, PaCo, ResCom,
+                              MoCoSBCL, SupCon with a ``queue``)
+``loss_module.*``             every classifier's ``loss`` (Hybrid-PSC
+                              prototypes, class-count buffers, ...; the
+                              PaCo *centers* are the head's ``fc`` and are
+                              kept)
+``warmup_loss_module.*``      the ``warmup_loss`` (SBCL / MoCoSBCL)
 ``subclass_labels``,          SBCL subclass state
 ``class_tau2``,
 ``cluster_ready``
 ============================  ============================================
+
+Checkpoints written before the loss attributes were unified (see
+:mod:`ltcls.models.utils.loss_protocol`) hold the same loss state under
+``contrastive_loss.*`` (KCL, SupCon, Hybrid), ``sbcl_loss.*`` and
+``warmup_loss.*`` (SBCL): :data:`LEGACY_TRAINING_ONLY_PREFIXES` keeps them
+in the list so that such checkpoints are still stripped, and
+``ContrastiveClassifier`` renames them on load
+(:data:`LEGACY_LOSS_PREFIXES`) so that they still resume.
+
+This module is the single list: every classifier's
+``classifier_state_dict``, ``tools/model_converters/publish_model.py``, the
+official-checkpoint converters and ``tools/test.py`` use it.
 
 The result loads strictly into the ``ImageClassifier`` with the same
 backbone, neck and head; it also loads into the training model itself with
@@ -36,15 +48,27 @@ from typing import Dict, Mapping, Optional, Tuple
 import torch
 
 __all__ = [
-    'TRAINING_ONLY_PREFIXES', 'TRAINING_ONLY_KEYS', 'training_only_group',
-    'is_training_only_key', 'split_training_state'
+    'TRAINING_ONLY_PREFIXES', 'TRAINING_ONLY_KEYS',
+    'LEGACY_TRAINING_ONLY_PREFIXES', 'LEGACY_LOSS_PREFIXES',
+    'training_only_group', 'is_training_only_key', 'split_training_state',
+    'strip_training_state'
 ]
 
+#: Old top-level loss attribute -> its current name (the state-dict prefix
+#: of a checkpoint written before the loss attributes were unified).
+LEGACY_LOSS_PREFIXES: Dict[str, str] = {
+    'contrastive_loss.': 'loss_module.',  # KCL, SupConClassifier, Hybrid*
+    'sbcl_loss.': 'loss_module.',  # SBCL, MoCoSBCL
+    'warmup_loss.': 'warmup_loss_module.',  # SBCL, MoCoSBCL
+}
+
+#: The old prefixes (kept so that old checkpoints are still stripped).
+LEGACY_TRAINING_ONLY_PREFIXES: Tuple[str, ...] = tuple(LEGACY_LOSS_PREFIXES)
+
 #: Top-level state-dict prefixes used only for training, see above.
-TRAINING_ONLY_PREFIXES: Tuple[str,
-                              ...] = ('projector.', 'encoder_k.', 'queue.',
-                                      'contrastive_loss.', 'loss_module.',
-                                      'sbcl_loss.', 'warmup_loss.')
+TRAINING_ONLY_PREFIXES: Tuple[str, ...] = (
+    'projector.', 'encoder_k.', 'queue.', 'loss_module.',
+    'warmup_loss_module.') + LEGACY_TRAINING_ONLY_PREFIXES
 
 #: Exact top-level keys used only for training (SBCL's subclass state).
 TRAINING_ONLY_KEYS: Tuple[str, ...] = ('subclass_labels', 'class_tau2',
@@ -98,3 +122,12 @@ def split_training_state(
         else:
             dropped[group] = dropped.get(group, 0) + 1
     return kept, dropped
+
+
+def strip_training_state(
+    state_dict: Mapping[str, torch.Tensor]
+) -> 'OrderedDict[str, torch.Tensor]':
+    """The inference entries of ``state_dict`` (:func:`split_training_state`
+    without the counts): they load strictly into the plain
+    ``ImageClassifier`` with the same backbone, neck and head."""
+    return split_training_state(state_dict)[0]

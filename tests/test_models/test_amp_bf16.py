@@ -45,7 +45,7 @@ _MOCO_SBCL = dict(
     queue_len=128,
     feat_dim=128,
     momentum=0.001,
-    sbcl_loss=dict(type='SBCLQueueLoss', tau1=0.07, default_tau2=0.12,
+    loss=dict(type='SBCLQueueLoss', tau1=0.07, default_tau2=0.12,
                    beta=0.2),
     warmup_loss=dict(type='KCLLoss', pos_k=6, temperature=0.07))
 

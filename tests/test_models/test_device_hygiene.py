@@ -19,7 +19,7 @@ import torch
 from ltcls.models.losses.kcl_loss import select_positives
 from ltcls.models.losses.multi_positive_nce import (multi_positive_nce,
                                                     reduce_anchor_loss)
-from ltcls.models.utils import LabelledQueue
+from ltcls.models.memories import LabelledQueue
 from ltcls.testing_device import HostSyncCounter, loss_cases, run_loss_case
 
 CASES = loss_cases()

@@ -126,12 +126,20 @@ def test_training_only_state_of_every_method(config):
 
 
 def test_prefixes_cover_the_classifiers_own():
-    from ltcls.models.classifiers.contrastive_classifier import \
-        TRAINING_ONLY_PREFIXES as CLS_PREFIXES
-    from ltcls.models.classifiers.sbcl import SUBCLASS_STATE_KEYS
+    from ltcls.models.classifiers import contrastive_classifier, hybrid, sbcl
     from ltcls.utils import training_state
-    assert set(CLS_PREFIXES) <= set(training_state.TRAINING_ONLY_PREFIXES)
-    assert set(SUBCLASS_STATE_KEYS) <= set(training_state.TRAINING_ONLY_KEYS)
+
+    # one list: the classifiers no longer keep copies of their own
+    assert not hasattr(contrastive_classifier, 'TRAINING_ONLY_PREFIXES')
+    assert not hasattr(sbcl, 'SUBCLASS_STATE_KEYS')
+    assert 'classifier_state_dict' not in vars(hybrid.HybridClassifier)
+    assert {'projector.', 'encoder_k.', 'queue.', 'loss_module.',
+            'warmup_loss_module.'} <= set(training_state.TRAINING_ONLY_PREFIXES)
+    # the loss attributes of older checkpoints still strip
+    assert {'contrastive_loss.', 'sbcl_loss.',
+            'warmup_loss.'} <= set(training_state.TRAINING_ONLY_PREFIXES)
+    assert {'subclass_labels', 'class_tau2',
+            'cluster_ready'} <= set(training_state.TRAINING_ONLY_KEYS)
     assert training_state.training_only_group('module.queue.keys') == 'queue'
     assert not training_state.is_training_only_key('head.fc.weight')
     assert not training_state.is_training_only_key('backbone.queue.x')

@@ -153,7 +153,7 @@ def _model_cfg(method, args):
             backbone=backbone,
             neck=dict(type='GlobalAveragePooling'),
             projector=projector,
-            contrastive_loss=dict(type='SupConLoss', temperature=0.1),
+            loss=dict(type='SupConLoss', temperature=0.1),
             head=head)
     if method == 'paco':
         return dict(
@@ -281,8 +281,7 @@ def make_step(method, args, device='cpu', amp_dtype=None):
 
         def loss_queue():
             with autocast():
-                qk = model.queue.keys.clone().detach()
-                ql = model.queue.class_labels.clone()
+                qk, ql = model.queue.snapshot()[:2]
                 loss = model.loss_module(
                     logits, q, labels, k, labels, qk, ql, num_samples=b)
             loss.backward()
@@ -292,8 +291,7 @@ def make_step(method, args, device='cpu', amp_dtype=None):
 
         def loss_queue():
             with autocast():
-                qk = model.queue.keys.clone().detach()
-                ql = model.queue.labels.clone()
+                qk, ql = model.queue.snapshot()[:2]
                 out = model.loss_module(logits, z, labels, qk, ql)
             sum(out.values()).backward()
             model.queue.enqueue(z[:b].detach(), labels)
@@ -303,14 +301,14 @@ def make_step(method, args, device='cpu', amp_dtype=None):
 
         def loss_queue():
             with autocast():
-                loss = model.sbcl_loss(z, labels, sub, model.class_tau2)
+                loss = model.loss_module(z, labels, sub, model.class_tau2)
             loss.backward()
     elif method == 'hybrid-sc':
         z = leaf(2 * b, d, unit=True)
 
         def loss_queue():
             with autocast():
-                loss = model.contrastive_loss(z, labels.repeat(2))
+                loss = model.loss_module(z, labels.repeat(2))
             loss.backward()
     return dict(
         model=model,

@@ -12,15 +12,23 @@ training-only pieces the contrastive methods share:
   (the mechanism of mmpretrain's ``MoCo``), updated *before* keys are
   computed, with shuffle-BN across ranks (mmpretrain's
   ``batch_shuffle_ddp``; a no-op on one rank) (:meth:`momentum_keys`);
-* an optional :class:`~ltcls.models.utils.LabelledQueue` of keys + labels.
+* an optional memory ``queue`` (:mod:`ltcls.models.memories`, the
+  protocol: ``queue.enqueue(keys, *label_fields)`` after the loss,
+  ``queue.snapshot()`` before it);
+* the losses, by the convention of :mod:`ltcls.models.utils.loss_protocol`
+  (``loss=dict(...)`` -> ``self.loss_module``, a second one
+  ``warmup_loss=dict(...)`` -> ``self.warmup_loss_module``).
 
 The state dict keeps mmpretrain's layout: ``backbone.*``, ``neck.*`` and
 ``head.*`` are exactly an ``ImageClassifier``'s; the extra training state
-lives under ``projector.*``, ``encoder_k.*`` and ``queue.*``
-(:data:`TRAINING_ONLY_PREFIXES`), so dropping those keys gives a checkpoint
-that loads strictly into a plain ``ImageClassifier``
-(:meth:`classifier_state_dict`), and ``init_cfg=dict(type='Pretrained',
-prefix='backbone.')`` works for a stage-2 / linear-probe config as is.
+lives under ``projector.*``, ``encoder_k.*``, ``queue.*``, ``loss_module.*``
+and the other entries of :mod:`ltcls.utils.training_state` (the single
+list), so dropping those keys gives a checkpoint that loads strictly into a
+plain ``ImageClassifier`` (:meth:`classifier_state_dict`), and
+``init_cfg=dict(type='Pretrained', prefix='backbone.')`` works for a stage-2
+/ linear-probe config as is. Checkpoints with the loss state under the old
+attribute names (``contrastive_loss.*``, ``sbcl_loss.*``, ``warmup_loss.*``)
+are renamed on load, so they still resume.
 
 Subclasses implement :meth:`loss`; the views come from ``MultiView`` through
 :class:`~ltcls.models.utils.MultiViewClsDataPreprocessor` (the default data
@@ -38,13 +46,12 @@ from mmpretrain.structures import DataSample
 from torch import nn
 
 from ltcls.registry import MODELS
+from ltcls.models.memories import BaseMemory
 from ltcls.models.utils.gather import world_info
-from ltcls.models.utils.labelled_queue import LabelledQueue
+from ltcls.utils.training_state import (LEGACY_LOSS_PREFIXES,
+                                        strip_training_state)
 
-__all__ = ['ContrastiveClassifier', 'TRAINING_ONLY_PREFIXES']
-
-#: State-dict prefixes that a plain ImageClassifier does not have.
-TRAINING_ONLY_PREFIXES = ('projector.', 'encoder_k.', 'queue.')
+__all__ = ['ContrastiveClassifier']
 
 
 @MODELS.register_module()
@@ -72,9 +79,10 @@ class ContrastiveClassifier(ImageClassifier):
             no-op: the BN statistics of the key batch then come from the
             same images as the query batch (spec_kcl.md §9.19 decision:
             accepted). Defaults to True.
-        queue (dict, optional): ``LabelledQueue`` arguments
-            (``length``, ``dim``, ``num_label_fields``, ``gather``). Defaults
-            to None (no queue).
+        queue (dict, optional): Memory config: ``LabelledQueue`` arguments
+            (``length``, ``dim``, ``num_label_fields``, ``init``,
+            ``num_classes``, ``gather``), or any memory with ``type``.
+            Defaults to None (no queue).
         num_views (int): Number of views :meth:`split_views` expects in a
             training batch. Defaults to 2.
         pretrained (str, optional): Checkpoint to initialise from.
@@ -139,11 +147,22 @@ class ContrastiveClassifier(ImageClassifier):
             self.encoder_k = None
 
         if queue is not None:
-            if not isinstance(queue, dict) or 'length' not in queue \
-                    or 'dim' not in queue:
-                raise ValueError('queue must be a dict with at least '
-                                 f'`length` and `dim`, got {queue!r}')
-            self.queue = LabelledQueue(**queue)
+            if isinstance(queue, BaseMemory):
+                self.queue = queue
+            else:
+                if not isinstance(queue, dict) or (
+                        queue.get('type', 'LabelledQueue') == 'LabelledQueue'
+                        and ('length' not in queue or 'dim' not in queue)):
+                    raise ValueError('queue must be a dict with at least '
+                                     f'`length` and `dim`, got {queue!r}')
+                queue = dict(queue)
+                queue.setdefault('type', 'LabelledQueue')
+                self.queue = MODELS.build(queue)
+                if not isinstance(self.queue, BaseMemory):
+                    raise TypeError(
+                        'queue must build a memory (a BaseMemory of '
+                        'ltcls.models.memories), got '
+                        f'{type(self.queue).__name__}')
         else:
             self.queue = None
 
@@ -184,6 +203,21 @@ class ContrastiveClassifier(ImageClassifier):
     def _sync_momentum_encoder(self) -> None:
         src = self.online_encoder.state_dict()
         self.encoder_k.module.load_state_dict(src, strict=True)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
+        # checkpoints of the old loss attribute names (contrastive_loss.*,
+        # sbcl_loss.*, warmup_loss.*) resume into loss_module.* /
+        # warmup_loss_module.*
+        for old, new in LEGACY_LOSS_PREFIXES.items():
+            old_keys = [k for k in state_dict if k.startswith(prefix + old)]
+            for key in old_keys:
+                new_key = prefix + new + key[len(prefix + old):]
+                if new_key not in state_dict:
+                    state_dict[new_key] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     # ------------------------------------------------------------------
     # helpers for subclasses
@@ -341,7 +375,7 @@ class ContrastiveClassifier(ImageClassifier):
     def classifier_state_dict(
         state_dict: Dict[str,
                          torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
-        """Drop the training-only keys (projector, momentum encoder, queue)
+        """Drop the training-only keys (:mod:`ltcls.utils.training_state`:
+        projector, momentum encoder, queue, losses, SBCL's subclass state)
         so the rest loads strictly into a plain ``ImageClassifier``."""
-        return OrderedDict((k, v) for k, v in state_dict.items()
-                           if not k.startswith(TRAINING_ONLY_PREFIXES))
+        return strip_training_state(state_dict)

@@ -35,18 +35,16 @@ One backbone, two branches trained jointly (spec_hybrid.md §1-§3)::
 applies the shared head's cross-entropy to its views instead of L_con.
 """
 import copy
-from collections import OrderedDict
 from typing import Dict, List, Optional
 
 import torch
 import torch.distributed as dist
 from mmpretrain.structures import DataSample
-from torch import nn
 
 from ltcls.registry import MODELS
 from ltcls.models.utils.gather import world_info
-from .contrastive_classifier import (TRAINING_ONLY_PREFIXES,
-                                     ContrastiveClassifier)
+from ltcls.models.utils.loss_protocol import build_loss, reject_renamed_args
+from .contrastive_classifier import ContrastiveClassifier
 
 __all__ = ['HybridClassifier', 'HybridSC', 'HybridPSC']
 
@@ -84,9 +82,10 @@ class HybridClassifier(ContrastiveClassifier):
             ``CrossEntropyLoss``). Required.
         projector (dict): Projection MLP f_e (``ProjectionMLP``); its output
             is L2-normalised. Required unless ``feature_loss='ce'``.
-        contrastive_loss (dict): ``SupConLoss`` or ``PSCLoss`` config,
-            called as ``loss(z (V*B, d), labels (V*B, ))``. Required unless
-            ``feature_loss='ce'``.
+        loss (dict): ``SupConLoss`` or ``PSCLoss`` config, called as
+            ``loss(z (V*B, d), labels (V*B, ))`` and stored as
+            ``self.loss_module`` (``contrastive_loss`` is its old name).
+            Required unless ``feature_loss='ce'``.
         alpha (float): Initial curriculum weight in [0, 1]; the
             ``CurriculumAlphaHook`` overwrites it every epoch.
             Defaults to 1.0.
@@ -104,12 +103,15 @@ class HybridClassifier(ContrastiveClassifier):
     (feature image) and ``cls_gt_label`` (classifier image).
     """
 
+    #: Attributes ``loss`` must define: none (it is only called).
+    LOSS_ATTRS = ()
+
     def __init__(self,
                  backbone: dict,
                  neck: dict,
                  head: dict,
                  projector: Optional[dict] = None,
-                 contrastive_loss: Optional[dict] = None,
+                 loss: Optional[dict] = None,
                  alpha: float = 1.0,
                  num_views: int = 2,
                  separate_bn_passes: bool = False,
@@ -117,8 +119,14 @@ class HybridClassifier(ContrastiveClassifier):
                  pretrained: Optional[str] = None,
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 **kwargs):
         name = type(self).__name__
+        reject_renamed_args(
+            name, kwargs, {
+                'contrastive_loss':
+                "loss=dict(type='SupConLoss' or 'PSCLoss', ...)"
+            })
         if head is None:
             raise ValueError(f'{name}: head (the linear classifier of the '
                              'CE branch) is required')
@@ -126,10 +134,10 @@ class HybridClassifier(ContrastiveClassifier):
             raise ValueError(f'{name}: feature_loss must be one of '
                              f'{FEATURE_LOSSES}, got {feature_loss!r}')
         if feature_loss == 'contrastive' and (projector is None
-                                              or contrastive_loss is None):
+                                              or loss is None):
             raise ValueError(
                 f'{name}: feature_loss="contrastive" needs both a projector '
-                'and a contrastive_loss (SupConLoss / PSCLoss) config')
+                'and a loss (SupConLoss / PSCLoss) config')
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -142,15 +150,9 @@ class HybridClassifier(ContrastiveClassifier):
             init_cfg=init_cfg)
         self.feature_loss = feature_loss
         if feature_loss == 'contrastive':
-            if isinstance(contrastive_loss, dict):
-                contrastive_loss = MODELS.build(contrastive_loss)
-            if not isinstance(contrastive_loss, nn.Module):
-                raise TypeError(f'{name}: contrastive_loss must be a config '
-                                'dict or nn.Module, got '
-                                f'{type(contrastive_loss).__name__}')
-            self.contrastive_loss = contrastive_loss
+            self.loss_module = build_loss(name, loss, 'loss', self.LOSS_ATTRS)
         else:
-            self.contrastive_loss = None
+            self.loss_module = None
         self.alpha = alpha
         self.separate_bn_passes = bool(separate_bn_passes)
 
@@ -223,7 +225,7 @@ class HybridClassifier(ContrastiveClassifier):
 
         if self.feature_loss == 'contrastive':
             z = self.project(con_feats)
-            loss_con = self.contrastive_loss(z, con_labels)
+            loss_con = self.loss_module(z, con_labels)
         else:  # CE-CE ablation: the shared head on the feature views
             con_samples = [
                 DataSample().set_gt_label(y) for y in con_labels.unbind()
@@ -239,15 +241,6 @@ class HybridClassifier(ContrastiveClassifier):
             con_unweighted=loss_con.detach(),
             ce_unweighted=loss_ce.detach())
 
-    @staticmethod
-    def classifier_state_dict(state_dict: Dict[str, torch.Tensor]
-                              ) -> 'OrderedDict[str, torch.Tensor]':
-        """Drop the training-only keys (projector, PSC prototypes, ...) so
-        the rest loads strictly into a plain ``ImageClassifier``."""
-        prefixes = TRAINING_ONLY_PREFIXES + ('contrastive_loss.', )
-        return OrderedDict((k, v) for k, v in state_dict.items()
-                           if not k.startswith(prefixes))
-
 
 @MODELS.register_module()
 class HybridSC(HybridClassifier):
@@ -255,11 +248,10 @@ class HybridSC(HybridClassifier):
     no ``tau / tau_base`` factor, mean over the views of the global batch,
     spec_hybrid.md §2.3 decisions)."""
 
-    def __init__(self, *args, contrastive_loss: Optional[dict] = None,
-                 **kwargs):
-        if contrastive_loss is None:
-            contrastive_loss = dict(type='SupConLoss', temperature=0.1)
-        super().__init__(*args, contrastive_loss=contrastive_loss, **kwargs)
+    def __init__(self, *args, loss: Optional[dict] = None, **kwargs):
+        if loss is None:
+            loss = dict(type='SupConLoss', temperature=0.1)
+        super().__init__(*args, loss=loss, **kwargs)
 
 
 @MODELS.register_module()
@@ -271,10 +263,9 @@ class HybridPSC(HybridClassifier):
     they must match them.
     """
 
-    def __init__(self, *args, contrastive_loss: Optional[dict] = None,
-                 **kwargs):
-        loss_cfg = copy.deepcopy(contrastive_loss) if contrastive_loss \
-            is not None else dict(type='PSCLoss', temperature=0.1)
+    def __init__(self, *args, loss: Optional[dict] = None, **kwargs):
+        loss_cfg = copy.deepcopy(loss) if loss is not None else dict(
+            type='PSCLoss', temperature=0.1)
         if isinstance(loss_cfg, dict):
             head, projector = kwargs.get('head'), kwargs.get('projector')
             for key, src, src_key in (('num_classes', head, 'num_classes'),
@@ -286,7 +277,7 @@ class HybridPSC(HybridClassifier):
                 given = loss_cfg.setdefault(key, expected)
                 if given != expected:
                     raise ValueError(
-                        f'HybridPSC: contrastive_loss.{key}={given} does not '
+                        f'HybridPSC: loss.{key}={given} does not '
                         f'match {src_key}={expected} of the '
                         f'{"head" if key == "num_classes" else "projector"}')
-        super().__init__(*args, contrastive_loss=loss_cfg, **kwargs)
+        super().__init__(*args, loss=loss_cfg, **kwargs)

@@ -26,10 +26,20 @@ import torch
 from mmpretrain.structures import DataSample
 
 from ltcls.registry import MODELS
-from ltcls.models.losses.kcl_loss import KCLLoss
+from ltcls.models.utils.loss_protocol import build_loss, reject_renamed_args
 from .contrastive_classifier import ContrastiveClassifier
 
 __all__ = ['KCL']
+
+#: The loss arguments KCL took flat before ``loss=dict(...)``.
+_FLAT_LOSS_ARGS = {
+    'temperature': 'temperature',
+    'pos_k': 'pos_k',
+    'pos_selection': 'pos_selection',
+    'loss_variant': 'variant',
+    'seed': 'seed',
+    'loss_weight': 'loss_weight',
+}
 
 
 @MODELS.register_module()
@@ -49,20 +59,27 @@ class KCL(ContrastiveClassifier):
         feat_dim (int): d. Defaults to 128.
         momentum (float): EMA weight of the query encoder (mmengine
             convention): 0.001 is MoCo's m = 0.999. Defaults to 0.001.
-        temperature (float): Defaults to 0.07.
-        pos_k (int, optional): k. Defaults to 6; None = FCL.
-        pos_selection (str): ``'random'`` (default; deterministic given
-            ``seed``: a hash of seed, step, anchor and slot, see
-            :mod:`ltcls.models.losses.kcl_loss`) or ``'topk'`` (official
-            code).
-        loss_variant (str): ``'v1'`` (default) or ``'v2'``.
-        seed (int): Seed of the positive selection. Defaults to 0.
-        loss_weight (float): Defaults to 1.0.
+        loss (dict): The loss over [own key, queue], stored as
+            ``self.loss_module``. Defaults to ``dict(type='KCLLoss',
+            pos_k=6, temperature=0.07, pos_selection='random',
+            variant='v1', seed=0, loss_weight=1.0)``: ``pos_k=None`` is
+            FCL; ``pos_selection='random'`` is deterministic given ``seed``
+            (a hash of seed, step, anchor and slot, see
+            :mod:`ltcls.models.losses.kcl_loss`), ``'topk'`` is the official
+            code. Called as ``loss(q, k, labels, queue_keys, queue_labels,
+            step=, return_num_selected=True) -> (loss, num_selected)``.
+            The flat arguments ``temperature``, ``pos_k``,
+            ``pos_selection``, ``loss_variant`` (now ``variant``), ``seed``
+            and ``loss_weight`` of older configs are refused with a message
+            naming ``loss=dict(...)``.
         shuffle_bn (bool): Defaults to True (no-op on one process).
         data_preprocessor (dict, optional): Defaults to
             ``MultiViewClsDataPreprocessor``.
         init_cfg (dict, optional): Initialisation config.
     """
+
+    #: Attributes ``loss`` must define: none (it is only called).
+    LOSS_ATTRS = ()
 
     def __init__(self,
                  backbone: dict,
@@ -72,16 +89,24 @@ class KCL(ContrastiveClassifier):
                  queue_len: int = 65536,
                  feat_dim: int = 128,
                  momentum: float = 0.001,
-                 temperature: float = 0.07,
-                 pos_k: Optional[int] = 6,
-                 pos_selection: str = 'random',
-                 loss_variant: str = 'v1',
-                 seed: int = 0,
-                 loss_weight: float = 1.0,
+                 loss: dict = dict(
+                     type='KCLLoss',
+                     pos_k=6,
+                     temperature=0.07,
+                     pos_selection='random',
+                     variant='v1',
+                     seed=0,
+                     loss_weight=1.0),
                  shuffle_bn: bool = True,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 **kwargs):
+        reject_renamed_args(
+            'KCL', kwargs, {
+                old: f"loss=dict(type='KCLLoss', {new}=...)"
+                for old, new in _FLAT_LOSS_ARGS.items()
+            })
         if projector is None:
             raise ValueError('KCL needs a projector (MoCo v1: one linear '
                              'layer to feat_dim)')
@@ -97,13 +122,7 @@ class KCL(ContrastiveClassifier):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        self.contrastive_loss = KCLLoss(
-            pos_k=pos_k,
-            temperature=temperature,
-            pos_selection=pos_selection,
-            variant=loss_variant,
-            seed=seed,
-            loss_weight=loss_weight)
+        self.loss_module = build_loss('KCL', loss, 'loss', self.LOSS_ATTRS)
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
@@ -127,14 +146,13 @@ class KCL(ContrastiveClassifier):
         step = int(self.encoder_k.steps)
         # clone: enqueue below writes the buffers in place while autograd
         # still needs the keys for q's gradient.
-        queue_keys = self.queue.keys.clone().detach()
-        queue_labels = self.queue.class_labels.clone()
-        loss, num_sel = self.contrastive_loss(
+        memory = self.queue.snapshot()
+        loss, num_sel = self.loss_module(
             q,
             k,
             labels,
-            queue_keys,
-            queue_labels,
+            memory.keys,
+            memory.labels,
             step=step,
             return_num_selected=True)
         self.queue.enqueue(k, labels)

@@ -26,10 +26,11 @@ and the queue receives ``z_2`` (detached). Its 3-layer MLP and
 label-smoothed center targets are config (``ProjectionMLP(num_layers=3)``,
 ``PaCoLoss(label_smoothing=...)``).
 
-Queue initialisation (spec §2.6 decision): ``'empty'`` (default; label -1
-slots are masked out of positives and denominator) or ``'random'`` (the
-official code: Gaussian keys normalised along the *wrong* axis and random
-labels, which create spurious positives for the first ``L / B`` steps).
+Queue initialisation (spec §2.6 decision), owned by the memory
+(``LabelledQueue(init=...)``): ``'empty'`` (default; label -1 slots are
+masked out of positives and denominator) or ``'random'`` (the official code:
+Gaussian keys normalised along the *wrong* axis and random labels, which
+create spurious positives for the first ``L / B`` steps).
 
 Places-LT (spec §4): ``trainable_conv`` keeps only the conv weights under
 the given backbone prefixes trainable (``['layer4.2']``); BN, projector and
@@ -39,53 +40,18 @@ including BN, which is not that recipe.
 from typing import Dict, List, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from mmpretrain.structures import DataSample
-from torch import nn
 
+from ltcls.models.memories import LabelledQueue
+from ltcls.models.utils.freeze import freeze_conv_weights
+from ltcls.models.utils.loss_protocol import build_loss
 from ltcls.registry import MODELS
 from .contrastive_classifier import ContrastiveClassifier
 
-__all__ = ['PaCo', 'freeze_conv_weights']
+__all__ = ['PaCo']
 
 ANCHOR_VIEWS = ('first', 'both')
 QUEUE_INITS = ('empty', 'random')
-
-
-def freeze_conv_weights(backbone: nn.Module,
-                        trainable: Sequence[str]) -> List[str]:
-    """Set ``requires_grad=False`` on every ``Conv2d`` of ``backbone`` whose
-    qualified name does not start with one of ``trainable`` (PaCo's Places-LT
-    recipe: only ``layer4.2`` convs train; BN affine parameters stay
-    trainable).
-
-    Returns:
-        list[str]: names of the frozen conv modules.
-
-    Raises:
-        ValueError: if a prefix matches no conv module (a typo would
-            otherwise silently freeze the whole backbone).
-    """
-    if isinstance(trainable, str):
-        trainable = [trainable]
-    trainable = [p.rstrip('.') for p in trainable]
-    convs = [(n, m) for n, m in backbone.named_modules()
-             if isinstance(m, nn.Conv2d)]
-    for prefix in trainable:
-        if not any(n == prefix or n.startswith(prefix + '.')
-                   for n, _ in convs):
-            raise ValueError(
-                f'trainable_conv prefix {prefix!r} matches no Conv2d of the '
-                f'backbone {type(backbone).__name__}; conv names look like '
-                f'{[n for n, _ in convs[-3:]]}')
-    frozen = []
-    for name, module in convs:
-        if any(name == p or name.startswith(p + '.') for p in trainable):
-            continue
-        for param in module.parameters(recurse=False):
-            param.requires_grad_(False)
-        frozen.append(name)
-    return frozen
 
 
 @MODELS.register_module()
@@ -100,7 +66,11 @@ class PaCo(ContrastiveClassifier):
         neck (dict): Defaults to ``GlobalAveragePooling``.
         loss (dict): ``PaCoLoss`` config, or any loss with its call
             signature (``MultiTaskContrastiveLoss``: the multi-task
-            baselines and MoCo-SupCon, spec_paco.md §2.9).
+            baselines and MoCo-SupCon, spec_paco.md §2.9): ``loss(
+            center_logits, anchors, anchor_labels, bank_keys,
+            bank_key_labels, queue_keys, queue_labels, num_samples=)``,
+            returning a tensor or a dict of terms. Stored as
+            ``self.loss_module``.
         queue_len (int): Queue slots (8192; 1024 on CIFAR).
         feat_dim (int): Embedding dim d (128; 32 on CIFAR).
         momentum (float, optional): EMA weight of the online encoder,
@@ -114,6 +84,9 @@ class PaCo(ContrastiveClassifier):
         shuffle_bn (bool): Defaults to True (no-op on one process).
         pretrained, data_preprocessor, init_cfg: As ``ImageClassifier``.
     """
+
+    #: Attributes ``loss`` must define: none (it is only called).
+    LOSS_ATTRS = ()
 
     def __init__(self,
                  backbone: dict,
@@ -152,33 +125,27 @@ class PaCo(ContrastiveClassifier):
             projector=projector,
             momentum=momentum,
             shuffle_bn=shuffle_bn,
-            queue=dict(length=queue_len, dim=feat_dim),
+            queue=None,
             num_views=2,
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.anchor_views = anchor_views
         self.queue_init = queue_init
-        self.loss_module = MODELS.build(loss) if isinstance(loss,
-                                                            dict) else loss
         self.num_classes = int(getattr(self.head, 'num_classes', 0) or 0)
-        if queue_init == 'random':
-            if self.num_classes < 1:
-                raise ValueError('PaCo: queue_init="random" draws labels in '
-                                 '[0, head.num_classes); the head has no '
-                                 'num_classes')
-            self._random_queue_init()
+        if queue_init == 'random' and self.num_classes < 1:
+            raise ValueError('PaCo: queue_init="random" draws labels in '
+                             '[0, head.num_classes); the head has no '
+                             'num_classes')
+        self.queue = LabelledQueue(
+            queue_len,
+            feat_dim,
+            init=queue_init,
+            num_classes=self.num_classes or None)
+        self.loss_module = build_loss('PaCo', loss, 'loss', self.LOSS_ATTRS)
         self.trainable_conv = trainable_conv
         if trainable_conv is not None:
             freeze_conv_weights(self.backbone, trainable_conv)
-
-    @torch.no_grad()
-    def _random_queue_init(self) -> None:
-        """Official init: ``normalize(randn(L, d), dim=0)`` (the MoCo
-        (d, L) habit applied to an (L, d) buffer) and random labels."""
-        length, dim = self.queue.keys.shape
-        self.queue.keys.copy_(F.normalize(torch.randn(length, dim), dim=0))
-        self.queue.labels.copy_(torch.randint(0, self.num_classes, (length, )))
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
@@ -211,18 +178,17 @@ class PaCo(ContrastiveClassifier):
             anchor_labels = labels.repeat(2)
             bank_keys = bank_key_labels = None
             enqueue = z_2.detach()
-        # clone: enqueue writes the buffers in place after the loss graph
-        # has been built on them.
-        queue_keys = self.queue.keys.clone().detach()
-        queue_labels = self.queue.class_labels.clone()
+        # a snapshot (clones): enqueue writes the buffers in place after the
+        # loss graph has been built on them.
+        memory = self.queue.snapshot()
         loss = self.loss_module(
             center_logits,
             anchors,
             anchor_labels,
             bank_keys,
             bank_key_labels,
-            queue_keys,
-            queue_labels,
+            memory.keys,
+            memory.labels,
             num_samples=n)
         self.queue.enqueue(enqueue, labels)
         # a loss module may return named terms (MultiTaskContrastiveLoss)

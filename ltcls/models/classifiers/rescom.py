@@ -10,7 +10,7 @@ Per step (spec_rescom.md §2.7, §9 "Algorithm"):
    ``z = l2(projector(f))``;
 3. :class:`~ltcls.models.losses.ResComLoss`: Siamese Balanced Softmax on
    ``s`` + lambda * class-balanced SPM of the anchors against a clone of the
-   :class:`~ltcls.models.utils.ClassBalancedQueue` (plus the local in-batch
+   :class:`~ltcls.models.memories.ClassBalancedQueue` (plus the local in-batch
    block in the official variant);
 4. the enqueue view's ``z`` (detached, all-gathered) is written to the
    per-class FIFO queues: view 1 in the official code, view 2 in Algorithm 1
@@ -18,10 +18,11 @@ Per step (spec_rescom.md §2.7, §9 "Algorithm"):
 
 ``queue_type='fifo'`` (the "original queue" of the queue-type ablation,
 paper Fig. 3 / spec §7) replaces the class-balanced queue by one global
-:class:`~ltcls.models.utils.LabelledQueue` of the same total size ``K * Q``:
-keys are written in batch order, oldest out, so the queue follows the
-long-tailed label distribution. Both queues expose ``keys`` and ``labels``
-(-1 = empty slot), so the loss and the mining are unchanged.
+:class:`~ltcls.models.memories.LabelledQueue` of the same total size
+``K * Q``: keys are written in batch order, oldest out, so the queue follows
+the long-tailed label distribution. Both are memories of the same protocol
+(``snapshot()``: keys and labels, -1 = empty slot), so the loss and the
+mining are unchanged.
 
 No momentum encoder. Inference is ``ImageClassifier``'s (backbone -> GAP ->
 head), so the checkpoint evaluates as a plain classifier after dropping
@@ -32,11 +33,11 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmpretrain.structures import DataSample
 
-from ltcls.models.utils.class_balanced_queue import ClassBalancedQueue
-from ltcls.models.utils.labelled_queue import LabelledQueue
+from ltcls.models.memories import ClassBalancedQueue, LabelledQueue
+from ltcls.models.utils.freeze import freeze_conv_weights
+from ltcls.models.utils.loss_protocol import build_loss
 from ltcls.registry import MODELS
 from .contrastive_classifier import ContrastiveClassifier
-from .paco import freeze_conv_weights
 
 __all__ = ['ResCom', 'RESCOM_QUEUE_TYPES']
 
@@ -53,7 +54,12 @@ class ResCom(ContrastiveClassifier):
             ``ProjectionMLP(norm_cfg=dict(type='BN1d'))``).
         head (dict): Shared linear classifier (``LinearClsHead``).
         neck (dict): Defaults to ``GlobalAveragePooling``.
-        loss (dict): ``ResComLoss`` config.
+        loss (dict): ``ResComLoss`` config, stored as ``self.loss_module``;
+            called as ``loss(cls_score, z, labels, queue_keys,
+            queue_labels)``. Loss protocol (:attr:`LOSS_ATTRS`): it defines
+            ``variant`` (``'code'`` / ``'paper'``: picks the default
+            ``enqueue_view``), ``num_pos`` and ``num_neg`` (checked against
+            the queue size).
         queue_size_per_cls (int): Q. Defaults to 8 (official builder).
         feat_dim (int): d (128; 32 on CIFAR).
         queue_init (str): ``'random'`` (official, default) or ``'empty'``.
@@ -69,6 +75,9 @@ class ResCom(ContrastiveClassifier):
             convs trainable (Places-LT, PaCo's recipe).
         pretrained, data_preprocessor, init_cfg: As ``ImageClassifier``.
     """
+
+    #: Attributes ``loss`` must define (see ``loss`` above).
+    LOSS_ATTRS = ('variant', 'num_pos', 'num_neg')
 
     def __init__(self,
                  backbone: dict,
@@ -104,14 +113,13 @@ class ResCom(ContrastiveClassifier):
             raise ValueError('ResCom: the head must define num_classes (the '
                              'class-balanced queue has one FIFO per class)')
         self.num_classes = num_classes
-        self.loss_module = MODELS.build(loss) if isinstance(loss,
-                                                            dict) else loss
+        self.loss_module = build_loss('ResCom', loss, 'loss',
+                                      self.LOSS_ATTRS)
         if queue_type not in RESCOM_QUEUE_TYPES:
             raise ValueError(f'ResCom: queue_type must be one of '
                              f'{RESCOM_QUEUE_TYPES}, got {queue_type!r}')
         self.queue_type = queue_type
-        num_pos = getattr(self.loss_module, 'num_pos', None)
-        num_neg = getattr(self.loss_module, 'num_neg', None)
+        num_pos, num_neg = self.loss_module.num_pos, self.loss_module.num_neg
         if queue_type == 'class_balanced':
             self.queue = ClassBalancedQueue(
                 num_classes, queue_size_per_cls, feat_dim, init=queue_init)
@@ -130,18 +138,17 @@ class ResCom(ContrastiveClassifier):
                 raise ValueError('ResCom: queue_size_per_cls must be a '
                                  f'positive int, got {queue_size_per_cls!r}')
             length = num_classes * int(queue_size_per_cls)
-            self.queue = LabelledQueue(length, feat_dim)
+            self.queue = LabelledQueue(length, feat_dim, init='empty')
             max_pos = max_neg = length
             pos_msg = neg_msg = f'the FIFO queue holds only {length} keys'
-        if num_pos is not None and num_pos > max_pos:
+        if num_pos > max_pos:
             raise ValueError(f'ResCom: num_pos={num_pos} hard positives per '
                              f'anchor but {pos_msg}')
-        if num_neg is not None and num_neg > max_neg:
+        if num_neg > max_neg:
             raise ValueError(f'ResCom: num_neg={num_neg} hard negatives per '
                              f'anchor but {neg_msg}')
         if enqueue_view is None:
-            enqueue_view = 1 if getattr(self.loss_module, 'variant',
-                                        'code') == 'paper' else 0
+            enqueue_view = 1 if self.loss_module.variant == 'paper' else 0
         if enqueue_view not in (0, 1):
             raise ValueError(
                 f'ResCom: enqueue_view must be 0 or 1, got {enqueue_view!r}')
@@ -167,10 +174,9 @@ class ResCom(ContrastiveClassifier):
         feats = self.extract_feat(torch.cat(views, dim=0))
         cls_score = self.head(feats)
         z = self.project(feats)
-        queue_keys = self.queue.keys.clone().detach()
-        queue_labels = self.queue.labels.clone()
-        losses = self.loss_module(cls_score, z, labels, queue_keys,
-                                  queue_labels)
+        memory = self.queue.snapshot()
+        losses = self.loss_module(cls_score, z, labels, memory.keys,
+                                  memory.labels)
         v = self.enqueue_view
         self.queue.enqueue(z[v * n:(v + 1) * n].detach(), labels)
         return losses

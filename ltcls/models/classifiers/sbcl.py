@@ -11,6 +11,12 @@ Two algorithms share the subclass state (spec_sbcl §10.4):
   subclass ids (ImageNet-LT / iNaturalist recipe): warm-up with
   ``KCLLoss`` (k = 6), then :class:`~ltcls.models.losses.SBCLQueueLoss`.
 
+Both take ``loss=dict(...)`` (the SBCL loss, ``self.loss_module``; the old
+name ``sbcl_loss`` is refused) and ``warmup_loss=dict(...)``
+(``self.warmup_loss_module``). Loss protocol (``LOSS_ATTRS``): the SBCL
+loss defines ``tau1`` (and ``default_tau2``, the initial class temperature
+of :class:`MoCoSBCL`; None: ``tau1``).
+
 Subclass state (:class:`SubclassStateMixin`), all buffers, so it is saved in
 checkpoints, restored on resume, identical on every rank (the
 ``SubclassClusteringHook`` clusters on rank 0 and broadcasts) and never
@@ -32,14 +38,13 @@ import torch
 import torch.nn.functional as F
 from mmpretrain.structures import DataSample
 
+from ltcls.models.utils.loss_protocol import build_loss, reject_renamed_args
 from ltcls.registry import MODELS
 from .contrastive_classifier import ContrastiveClassifier
 
-__all__ = ['SubclassStateMixin', 'SBCL', 'MoCoSBCL', 'SUBCLASS_STATE_KEYS']
+__all__ = ['SubclassStateMixin', 'SBCL', 'MoCoSBCL']
 
 FEATURE_SOURCES = ('online', 'momentum')
-#: Buffers of the subclass state (not in a plain ImageClassifier).
-SUBCLASS_STATE_KEYS = ('subclass_labels', 'class_tau2', 'cluster_ready')
 
 
 class SubclassStateMixin:
@@ -147,16 +152,6 @@ class SubclassStateMixin:
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
 
-    @classmethod
-    def classifier_state_dict(cls, state_dict):
-        """Drop the training-only keys (projector, momentum encoder, queue
-        and the subclass state) so the rest loads strictly into a plain
-        ``ImageClassifier``."""
-        sd = super().classifier_state_dict(state_dict)
-        for key in SUBCLASS_STATE_KEYS:
-            sd.pop(key, None)
-        return sd
-
     @torch.no_grad()
     def extract_cluster_feat(self,
                              inputs: torch.Tensor,
@@ -196,7 +191,7 @@ class SBCL(SubclassStateMixin, ContrastiveClassifier):
     All ``num_views`` views go through the online network in one forward
     pass; the (N, V, d) embeddings feed ``warmup_loss`` (SupCon over class
     labels) until the clustering hook has set the subclasses, then
-    ``sbcl_loss`` with the batch's subclass ids and ``class_tau2``.
+    ``loss`` with the batch's subclass ids and ``class_tau2``.
 
     Args:
         backbone (dict): e.g. ``ResNet32CIFAR``.
@@ -207,13 +202,19 @@ class SBCL(SubclassStateMixin, ContrastiveClassifier):
         neck (dict): Defaults to ``GlobalAveragePooling``.
         head (dict, optional): Optional classification head trained jointly
             on view 0 (not in the paper's stage 1).
-        sbcl_loss (dict): Defaults to ``SBCLLoss(tau1=0.1,
-            base_temperature=0.07, beta=0.25)``.
+        loss (dict): Defaults to ``SBCLLoss(tau1=0.1,
+            base_temperature=0.07, beta=0.25)``; its ``tau1`` is the initial
+            class temperature. Called as ``loss(z (N, V, d), labels,
+            subclass_ids, class_tau2)``.
         warmup_loss (dict): Defaults to ``SupConLoss(temperature=0.1,
-            base_temperature=0.1)``.
+            base_temperature=0.1)``, called as ``warmup_loss(z, labels)``.
         num_views (int): Defaults to 2.
         cluster_feat_source (str): Defaults to ``'online'``.
     """
+
+    #: Attributes ``loss`` must define; ``warmup_loss`` needs none.
+    LOSS_ATTRS = ('tau1', )
+    WARMUP_LOSS_ATTRS = ()
 
     def __init__(self,
                  backbone: dict,
@@ -222,7 +223,7 @@ class SBCL(SubclassStateMixin, ContrastiveClassifier):
                  num_train_samples: int = 0,
                  neck: Optional[dict] = dict(type='GlobalAveragePooling'),
                  head: Optional[dict] = None,
-                 sbcl_loss: dict = dict(
+                 loss: dict = dict(
                      type='SBCLLoss',
                      tau1=0.1,
                      base_temperature=0.07,
@@ -233,7 +234,10 @@ class SBCL(SubclassStateMixin, ContrastiveClassifier):
                  cluster_feat_source: str = 'online',
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 **kwargs):
+        reject_renamed_args('SBCL', kwargs,
+                            {'sbcl_loss': "loss=dict(type='SBCLLoss', ...)"})
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -250,14 +254,16 @@ class SBCL(SubclassStateMixin, ContrastiveClassifier):
                              "cluster_feat_source must be 'online', got "
                              f'{cluster_feat_source!r}')
         self.cluster_feat_source = cluster_feat_source
-        self.sbcl_loss = MODELS.build(sbcl_loss)
-        self.warmup_loss = MODELS.build(warmup_loss)
+        self.loss_module = build_loss('SBCL', loss, 'loss', self.LOSS_ATTRS)
+        self.warmup_loss_module = build_loss('SBCL', warmup_loss,
+                                             'warmup_loss',
+                                             self.WARMUP_LOSS_ATTRS)
         self._init_subclass_state(num_classes, num_train_samples,
-                                  getattr(self.sbcl_loss, 'tau1', 0.1))
+                                  self.loss_module.tau1)
 
     @property
     def tau1(self) -> float:
-        return float(self.sbcl_loss.tau1)
+        return float(self.loss_module.tau1)
 
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
@@ -275,9 +281,9 @@ class SBCL(SubclassStateMixin, ContrastiveClassifier):
         if self.is_cluster_ready:
             sub = self.lookup_subclasses(data_samples, labels.device)
             losses = dict(
-                loss_sbcl=self.sbcl_loss(z, labels, sub, self.class_tau2))
+                loss_sbcl=self.loss_module(z, labels, sub, self.class_tau2))
         else:
-            losses = dict(loss_warmup=self.warmup_loss(z, labels))
+            losses = dict(loss_warmup=self.warmup_loss_module(z, labels))
         losses['sbcl_ready'] = self.cluster_ready.float().detach()
         if self.with_head:
             first = tuple(f[:n] for f in feats)
@@ -293,7 +299,7 @@ class MoCoSBCL(SubclassStateMixin, ContrastiveClassifier):
     The query view goes through the online network, the key view through
     the momentum encoder (EMA, shuffle-BN). Before the first clustering the
     loss is ``warmup_loss`` (KCL, k = 6, tau = 0.07) over [own key, queue];
-    afterwards ``sbcl_loss`` (``SBCLQueueLoss``). Keys are enqueued with
+    afterwards ``loss`` (``SBCLQueueLoss``). Keys are enqueued with
     their class and current subclass id (subclass -1 during the warm-up;
     the queue marks empty slots by class -1 only).
 
@@ -307,12 +313,20 @@ class MoCoSBCL(SubclassStateMixin, ContrastiveClassifier):
         feat_dim (int): Defaults to 128.
         momentum (float): EMA weight (mmengine convention; 0.001 = MoCo m
             0.999). Defaults to 0.001.
-        sbcl_loss (dict): Defaults to ``SBCLQueueLoss(tau1=0.07,
-            default_tau2=0.12, beta=0.2)``.
+        loss (dict): Defaults to ``SBCLQueueLoss(tau1=0.07,
+            default_tau2=0.12, beta=0.2)``; its ``default_tau2`` (or, if
+            None, ``tau1``) is the initial class temperature. Called as
+            ``loss(q, k, labels, subclass_ids, queue_keys, queue_labels,
+            queue_subclass_ids, class_tau2)``.
         warmup_loss (dict): Defaults to ``KCLLoss(pos_k=6,
-            temperature=0.07)``.
+            temperature=0.07)``, called as ``warmup_loss(q, k, labels,
+            queue_keys, queue_labels, step=)``.
         cluster_feat_source (str): Defaults to ``'momentum'`` (code).
     """
+
+    #: Attributes ``loss`` must define; ``warmup_loss`` needs none.
+    LOSS_ATTRS = ('tau1', 'default_tau2')
+    WARMUP_LOSS_ATTRS = ()
 
     def __init__(self,
                  backbone: dict,
@@ -324,7 +338,7 @@ class MoCoSBCL(SubclassStateMixin, ContrastiveClassifier):
                  queue_len: int = 65536,
                  feat_dim: int = 128,
                  momentum: float = 0.001,
-                 sbcl_loss: dict = dict(
+                 loss: dict = dict(
                      type='SBCLQueueLoss',
                      tau1=0.07,
                      default_tau2=0.12,
@@ -335,7 +349,11 @@ class MoCoSBCL(SubclassStateMixin, ContrastiveClassifier):
                  cluster_feat_source: str = 'momentum',
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 **kwargs):
+        reject_renamed_args(
+            'MoCoSBCL', kwargs,
+            {'sbcl_loss': "loss=dict(type='SBCLQueueLoss', ...)"})
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -352,30 +370,31 @@ class MoCoSBCL(SubclassStateMixin, ContrastiveClassifier):
             raise ValueError(f'cluster_feat_source must be one of '
                              f'{FEATURE_SOURCES}, got {cluster_feat_source!r}')
         self.cluster_feat_source = cluster_feat_source
-        self.sbcl_loss = MODELS.build(sbcl_loss)
-        self.warmup_loss = MODELS.build(warmup_loss)
+        self.loss_module = build_loss('MoCoSBCL', loss, 'loss',
+                                      self.LOSS_ATTRS)
+        self.warmup_loss_module = build_loss('MoCoSBCL', warmup_loss,
+                                             'warmup_loss',
+                                             self.WARMUP_LOSS_ATTRS)
         self._init_subclass_state(
-            num_classes, num_train_samples,
-            getattr(self.sbcl_loss, 'default_tau2', None)
-            or self.sbcl_loss.tau1)
+            num_classes, num_train_samples, self.loss_module.default_tau2
+            or self.loss_module.tau1)
 
     @property
     def tau1(self) -> float:
-        return float(self.sbcl_loss.tau1)
+        return float(self.loss_module.tau1)
 
     def queue_state(self):
         """(keys (K, d), class ids (K,), subclass ids (K,)); -1 marks empty
         slots (class) and keys enqueued before the first clustering
-        (subclass). Cloned: enqueue writes the buffers in place."""
-        keys = self.queue.keys.clone().detach()
-        labels = self.queue.labels.clone()
-        return keys, labels[:, 0], labels[:, 1]
+        (subclass). A snapshot: enqueue writes the buffers in place."""
+        memory = self.queue.snapshot()
+        return memory.keys, memory.fields[0], memory.fields[1]
 
     def _enqueue(self, keys: torch.Tensor, labels: torch.Tensor,
                  sub: Optional[torch.Tensor]) -> None:
         if sub is None:
             sub = torch.full_like(labels, -1)
-        self.queue.enqueue(keys, torch.stack([labels, sub], dim=1))
+        self.queue.enqueue(keys, labels, sub)
 
     @torch.no_grad()
     def fill_queue(self, inputs, data_samples: Sequence[DataSample]) -> None:
@@ -403,13 +422,13 @@ class MoCoSBCL(SubclassStateMixin, ContrastiveClassifier):
         sub = None
         if self.is_cluster_ready:
             sub = self.lookup_subclasses(data_samples, labels.device)
-            loss = self.sbcl_loss(q, k, labels, sub, queue_keys, queue_cls,
-                                  queue_sub, self.class_tau2)
+            loss = self.loss_module(q, k, labels, sub, queue_keys, queue_cls,
+                                    queue_sub, self.class_tau2)
             losses = dict(loss_sbcl=loss)
         else:
             step = int(self.encoder_k.steps)
             losses = dict(
-                loss_warmup=self.warmup_loss(
+                loss_warmup=self.warmup_loss_module(
                     q, k, labels, queue_keys, queue_cls, step=step))
         self._enqueue(k, labels, sub)
         losses['sbcl_ready'] = self.cluster_ready.float().detach()

@@ -10,6 +10,7 @@ import torch
 from mmengine.logging import MessageHub
 from mmpretrain.structures import DataSample
 
+from ltcls.models.utils.loss_protocol import build_loss, reject_renamed_args
 from ltcls.registry import MODELS
 from .contrastive_classifier import ContrastiveClassifier
 
@@ -23,14 +24,14 @@ class SupConClassifier(ContrastiveClassifier):
 
     All ``num_views`` views of a batch go through the online encoder in one
     forward pass (shared BN statistics); their embeddings, in view-major
-    order, are the anchors of ``contrastive_loss`` (``SupConLoss``: every
+    order, are the anchors of ``loss`` (``SupConLoss``: every
     other view of the global batch is contrasted, same-label views are the
     positives). With a ``queue``, keys are enqueued after the loss and used
     as extra contrast entries: momentum-encoder keys of the last view if
     ``momentum`` is set, else the detached embeddings of the last view.
     With a ``head``, its loss on the first view's features is added.
 
-    In-batch KCL: ``contrastive_loss=dict(type='SupConLoss', pos_k=6)``
+    In-batch KCL: ``loss=dict(type='SupConLoss', pos_k=6)``
     caps the positives at k per anchor (see
     :mod:`ltcls.models.losses.supcon_loss`). The embeddings are passed as
     (N, V, d) so that the selection is the same for any number of ranks,
@@ -39,24 +40,37 @@ class SupConClassifier(ContrastiveClassifier):
     runner). The mean number of positives per anchor is logged as
     ``kcl_num_pos``.
 
+    Loss protocol (:attr:`LOSS_ATTRS`): the loss defines ``pos_k``. With
+    ``pos_k=None`` it is called as ``loss(z (N, V, d), labels, queue_keys,
+    queue_labels)``; otherwise as ``loss(..., step=, return_num_selected=
+    True)`` and returns ``(loss, num_selected (N * V,))``.
+
     Args:
-        contrastive_loss (dict): Defaults to ``dict(type='SupConLoss')``.
+        loss (dict): Defaults to ``dict(type='SupConLoss')`` (stored as
+            ``self.loss_module``; ``contrastive_loss`` is its old name).
         Other args: see :class:`ContrastiveClassifier`.
     """
+
+    #: Attributes ``loss`` must define (see above).
+    LOSS_ATTRS = ('pos_k', )
 
     def __init__(self,
                  backbone: dict,
                  neck: Optional[dict] = dict(type='GlobalAveragePooling'),
                  head: Optional[dict] = None,
                  projector: Optional[dict] = None,
-                 contrastive_loss: dict = dict(type='SupConLoss'),
+                 loss: dict = dict(type='SupConLoss'),
                  momentum: Optional[float] = None,
                  shuffle_bn: bool = True,
                  queue: Optional[dict] = None,
                  num_views: int = 2,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 **kwargs):
+        reject_renamed_args(
+            'SupConClassifier', kwargs,
+            {'contrastive_loss': "loss=dict(type='SupConLoss', ...)"})
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -69,7 +83,8 @@ class SupConClassifier(ContrastiveClassifier):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        self.contrastive_loss = MODELS.build(contrastive_loss)
+        self.loss_module = build_loss('SupConClassifier', loss, 'loss',
+                                      self.LOSS_ATTRS)
 
     @staticmethod
     def selection_step() -> int:
@@ -95,14 +110,14 @@ class SupConClassifier(ContrastiveClassifier):
                 keys = self.momentum_keys(views[-1], update=True)
             else:
                 keys = z[-n:].detach()
-            queue_keys = self.queue.keys.clone().detach()
-            queue_labels = self.queue.class_labels.clone()
+            memory = self.queue.snapshot()
+            queue_keys, queue_labels = memory.keys, memory.labels
         # (V * N, d) view-major -> (N, V, d): the layout SupConLoss
         # flattens back, and the one its cross-rank ordering relies on
         z = z.view(len(views), n, -1).transpose(0, 1)
         num_sel = None
-        if getattr(self.contrastive_loss, 'pos_k', None) is not None:
-            loss, num_sel = self.contrastive_loss(
+        if self.loss_module.pos_k is not None:
+            loss, num_sel = self.loss_module(
                 z,
                 labels,
                 queue_keys,
@@ -110,7 +125,7 @@ class SupConClassifier(ContrastiveClassifier):
                 step=self.selection_step(),
                 return_num_selected=True)
         else:
-            loss = self.contrastive_loss(z, labels, queue_keys, queue_labels)
+            loss = self.loss_module(z, labels, queue_keys, queue_labels)
         if self.with_queue:
             self.queue.enqueue(keys, labels)
         losses = dict(loss_supcon=loss)

@@ -10,6 +10,7 @@ from .supcon_loss import *  # noqa: F401,F403
 from .kcl_loss import *  # noqa: F401,F403
 from .contrast_blocks import *  # noqa: F401,F403
 from .paco_loss import *  # noqa: F401,F403
+from .hard_pair_mining import *  # noqa: F401,F403
 from .rescom_loss import *  # noqa: F401,F403
 from .sbcl_loss import *  # noqa: F401,F403
 from .multitask_loss import *  # noqa: F401,F403

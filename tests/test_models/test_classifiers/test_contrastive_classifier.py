@@ -8,10 +8,10 @@ import torch
 from mmpretrain.models import ImageClassifier
 from mmpretrain.structures import DataSample
 
-from ltcls.models.classifiers import (TRAINING_ONLY_PREFIXES,
-                                      ContrastiveClassifier)
+from ltcls.models.classifiers import ContrastiveClassifier
 from ltcls.registry import MODELS
 from ltcls.testing import run_distributed
+from ltcls.utils.training_state import TRAINING_ONLY_PREFIXES
 
 PRE = dict(mean=[0., 0., 0.], std=[1., 1., 1.])
 
@@ -166,7 +166,7 @@ def test_supcon_classifier_loss(momentum):
             head=dict(type='LinearClsHead', num_classes=5, in_channels=64),
             projector=dict(
                 type='ProjectionMLP', in_channels=64, out_channels=16),
-            contrastive_loss=dict(type='SupConLoss', temperature=0.1),
+            loss=dict(type='SupConLoss', temperature=0.1),
             momentum=momentum,
             queue=dict(length=8, dim=16),
             data_preprocessor=PRE))

@@ -105,7 +105,7 @@ def test_loss_is_weighted_sum_of_branches(kind, separate):
         ref_con = ref_supcon(z, con_labels, 0.1)
     else:
         ref_con = ref_psc(z, con_labels,
-                          ref_model.contrastive_loss.prototypes.detach(), 0.1)
+                          ref_model.loss_module.prototypes.detach(), 0.1)
     ref_ce = F.cross_entropy(ref_model.head.fc(r_cls), cls_labels)
     assert abs(float(losses['con_unweighted']) - float(ref_con.detach())) < 1e-6
     assert abs(float(losses['ce_unweighted']) - float(ref_ce.detach())) < 1e-6
@@ -143,7 +143,7 @@ def test_alpha_routes_gradients(kind):
         assert (head_g > 0) == (alpha < 1)
         assert (proj_g > 0) == (alpha > 0)
         if kind == 'HybridPSC':
-            proto_g = model.contrastive_loss.prototypes.grad.abs().sum()
+            proto_g = model.loss_module.prototypes.grad.abs().sum()
             assert (proto_g > 0) == (alpha > 0)
         assert model.backbone.conv1.weight.grad.abs().sum() > 0
     _, log_vars = base.parse_losses(base.loss(views, samples))
@@ -158,9 +158,9 @@ def test_predict_equals_image_classifier():
     cfg.pop('projector')
     plain = MODELS.build(cfg).eval()
     sd = hybrid.state_dict()
-    assert 'contrastive_loss.prototypes' in sd
+    assert 'loss_module.prototypes' in sd
     stripped = HybridClassifier.classifier_state_dict(sd)
-    assert not any(k.startswith(('projector.', 'contrastive_loss.'))
+    assert not any(k.startswith(('projector.', 'loss_module.'))
                    for k in stripped)
     plain.load_state_dict(stripped, strict=True)
     x = torch.randn(4, 3, 16, 16)
@@ -174,26 +174,26 @@ def test_predict_equals_image_classifier():
 
 def test_psc_loss_sizes_from_head_and_projector():
     model = MODELS.build(_cfg('HybridPSC'))
-    loss = model.contrastive_loss
+    loss = model.loss_module
     assert (loss.num_classes, loss.feat_dim) == (NUM_CLASSES, D_S)
     assert loss.temperature == 0.1
     params = dict(model.named_parameters())
-    assert 'contrastive_loss.prototypes' in params
+    assert 'loss_module.prototypes' in params
     model = MODELS.build(
         _cfg('HybridPSC',
-             contrastive_loss=dict(type='PSCLoss', temperature=1.0)))
-    assert model.contrastive_loss.temperature == 1.0
+             loss=dict(type='PSCLoss', temperature=1.0)))
+    assert model.loss_module.temperature == 1.0
     with pytest.raises(ValueError, match='feat_dim'):
         MODELS.build(
             _cfg('HybridPSC',
-                 contrastive_loss=dict(type='PSCLoss', feat_dim=16)))
+                 loss=dict(type='PSCLoss', feat_dim=16)))
     with pytest.raises(ValueError, match='num_classes'):
         MODELS.build(
             _cfg('HybridPSC',
-                 contrastive_loss=dict(type='PSCLoss', num_classes=7)))
+                 loss=dict(type='PSCLoss', num_classes=7)))
     sc = MODELS.build(_cfg('HybridSC'))
-    assert type(sc.contrastive_loss).__name__ == 'SupConLoss'
-    assert sc.contrastive_loss.temperature == 0.1
+    assert type(sc.loss_module).__name__ == 'SupConLoss'
+    assert sc.loss_module.temperature == 0.1
 
 
 def test_ce_ce_ablation():
@@ -201,7 +201,7 @@ def test_ce_ce_ablation():
     model = MODELS.build(
         _cfg('HybridClassifier', projector=None,
              feature_loss='ce')).double().train()
-    assert model.projector is None and model.contrastive_loss is None
+    assert model.projector is None and model.loss_module is None
     model.alpha = 0.5
     views, samples, labels, cls_labels = _batch()
     views = [v.double() for v in views]

@@ -151,5 +151,5 @@ def test_two_process_equals_single_process(split):
         assert any(n.startswith('projector.') for n in grads)
         assert any(n.startswith('head.') for n in grads)
         if kind == 'HybridPSC':
-            assert 'contrastive_loss.prototypes' in grads
-            assert grads['contrastive_loss.prototypes'].abs().sum() > 0
+            assert 'loss_module.prototypes' in grads
+            assert grads['loss_module.prototypes'].abs().sum() > 0

@@ -11,6 +11,10 @@ from ltcls.registry import MODELS
 
 
 def _cfg(**kwargs):
+    loss = dict(type='KCLLoss', temperature=0.2, pos_k=2)
+    for key in ('temperature', 'pos_k', 'pos_selection'):
+        if key in kwargs:
+            loss[key] = kwargs.pop(key)
     cfg = dict(
         type='KCL',
         backbone=dict(type='ResNet32CIFAR', depth=20),
@@ -20,8 +24,7 @@ def _cfg(**kwargs):
         queue_len=16,
         feat_dim=8,
         momentum=0.2,
-        temperature=0.2,
-        pos_k=2,
+        loss=loss,
         data_preprocessor=dict(mean=[0., 0., 0.], std=[1., 1., 1.]))
     cfg.update(kwargs)
     return cfg

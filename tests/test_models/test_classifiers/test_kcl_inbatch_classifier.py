@@ -38,7 +38,7 @@ def test_config_builds_the_in_batch_mode(repo_root):
     hooks = [h['type'] for h in cfg.custom_hooks]
     assert 'QueueWarmupHook' not in hooks
     model = MODELS.build(cfg.model)
-    loss = model.contrastive_loss
+    loss = model.loss_module
     assert type(loss).__name__ == 'SupConLoss'
     assert (loss.pos_k, loss.pos_selection, loss.variant, loss.temperature) \
         == (6, 'random', 'v1', 0.07)
@@ -48,7 +48,7 @@ def test_config_builds_the_in_batch_mode(repo_root):
 
 def test_loss_equals_functional_with_runner_iteration(repo_root):
     cfg = _small(Config.fromfile(osp.join(repo_root, CONFIG)))
-    cfg.model.contrastive_loss.update(pos_k=2, temperature=0.2)
+    cfg.model.loss.update(pos_k=2, temperature=0.2)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()

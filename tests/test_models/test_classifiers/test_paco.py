@@ -138,7 +138,7 @@ def test_gpaco_variant_both_views_no_momentum():
 
 def test_random_queue_init_is_the_official_one():
     model = _build(queue_init='random')
-    keys, labels = model.queue.get()
+    keys, labels = model.queue.snapshot()[:2]
     assert ((labels >= 0) & (labels < 4)).all()
     # MoCo habit: normalised along dim 0 (columns), not per key
     torch.testing.assert_close(keys.norm(dim=0), torch.ones(16))

@@ -61,7 +61,7 @@ def test_step_matches_manual_computation(variant):
             class_counts=COUNTS))
     views, labels, samples = _batch()
     ref = copy.deepcopy(model)
-    old_keys, old_labels = (t.clone() for t in model.queue.get())
+    old_keys, old_labels = model.queue.snapshot()[:2]
     out = model.loss(views, samples)
     assert set(out) == {'loss_cls', 'loss_con'}
     # manual: both views in one forward (shared encoder, BN over 2N)
@@ -183,7 +183,7 @@ def test_fifo_queue_ablation_matches_reference():
     for step, (views, labels, samples) in enumerate(batches):
         views = [v.double() for v in views]
         ref = copy.deepcopy(model)
-        old_keys, old_labels = (t.clone() for t in model.queue.get())
+        old_keys, old_labels = model.queue.snapshot()[:2]
         out = model.loss(views, samples)
         feats = ref.extract_feat(torch.cat(views))
         scores = ref.head.fc(feats[-1])

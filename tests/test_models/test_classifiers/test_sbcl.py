@@ -26,7 +26,7 @@ def _sbcl_cfg(**kwargs):
             in_channels=16,
             hid_channels=16,
             out_channels=8),
-        sbcl_loss=dict(
+        loss=dict(
             type='SBCLLoss', tau1=0.1, base_temperature=0.07, beta=0.25),
         warmup_loss=dict(
             type='SupConLoss', temperature=0.1, base_temperature=0.1),
@@ -49,7 +49,7 @@ def _moco_cfg(**kwargs):
         queue_len=16,
         feat_dim=8,
         momentum=0.2,
-        sbcl_loss=dict(
+        loss=dict(
             type='SBCLQueueLoss', tau1=0.07, default_tau2=0.12, beta=0.2),
         warmup_loss=dict(type='KCLLoss', pos_k=2, temperature=0.07),
         data_preprocessor=dict(mean=[0., 0., 0.], std=[1., 1., 1.]))

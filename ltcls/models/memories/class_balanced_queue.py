@@ -1,14 +1,16 @@
 # Copyright (c) ltcls contributors. All rights reserved.
-"""ResCom's class-balanced queue and supervised hard-pair mining.
+"""ResCom's class-balanced queue.
 
 ``ClassBalancedQueue`` (spec_rescom.md §2.3, §9 "Queues") holds ``K``
 per-class FIFO queues of ``Q`` slots each, stored as one ``(K * Q, d)``
 buffer: slot ``j`` always belongs to class ``j // Q``. Every anchor thus
 sees ``Q`` positives and ``(K - 1) Q`` negatives whatever its class
 frequency. It is the class-balanced sibling of
-:class:`~ltcls.models.utils.LabelledQueue` (PaCo's global FIFO) and exposes
-the same ``get() -> (keys, labels)`` interface (label ``-1`` = empty slot),
-so losses and the mining function work with either.
+:class:`~ltcls.models.memories.LabelledQueue` (PaCo's global FIFO) on the
+same :class:`~ltcls.models.memories.BaseMemory` protocol (one label field,
+the class; label ``-1`` = empty slot), so the losses and the mining
+(:func:`~ltcls.models.losses.hard_pair_mining.mine_hard_pairs`) work with
+either.
 
 Enqueue semantics equal the official code's Python loop over the gathered
 batch (keys in batch order; a key of class ``c`` goes to slot ``ptr[c]``,
@@ -16,30 +18,16 @@ then ``ptr[c] = (ptr[c] + 1) % Q``), vectorised: keys are stably sorted by
 class, each key's rank ``r`` within its class gives slot
 ``c * Q + (ptr[c] + r) % Q``, and when a batch holds more than ``Q`` keys of
 a class only its last ``Q`` are written (they are the ones the loop leaves).
-
-:func:`mine_hard_pairs` is the supervised hard positive / negative mining
-(SPM, Eq. 5): per anchor, the ``num_pos`` *least* similar same-class keys and
-the ``num_neg`` *most* similar other-class keys. Selection is a stable sort,
-so ties are broken deterministically by the lower slot index (a plain
-``topk`` leaves tie order unspecified, which changes gradients when tied
-keys differ). The selected similarities are gathered from the live
-similarity matrix, so the gradient flows into the anchors through exactly
-the selected entries; the keys never get a gradient. No
-``K x (K - 1) Q`` index buffer is built (the official code's ``neg_index``
-needs 4.2 GB for iNaturalist, spec §2.9).
 """
 from typing import Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from .gather import concat_all_gather
+from ltcls.registry import MODELS
+from .base_memory import EMPTY, BaseMemory
 
-__all__ = ['ClassBalancedQueue', 'mine_hard_pairs', 'class_balanced_write']
-
-EMPTY = -1
-INITS = ('random', 'empty')
+__all__ = ['ClassBalancedQueue', 'class_balanced_write']
 
 
 def class_balanced_write(
@@ -75,7 +63,8 @@ def class_balanced_write(
     return keep, slots, new_ptr
 
 
-class ClassBalancedQueue(nn.Module):
+@MODELS.register_module()
+class ClassBalancedQueue(BaseMemory):
     """``K`` per-class FIFO queues of ``Q`` L2-normalised keys each.
 
     Args:
@@ -94,42 +83,38 @@ class ClassBalancedQueue(nn.Module):
         keys (K*Q, d) float; ptr (K,) long; filled (K*Q,) bool.
     """
 
+    INITS = ('random', 'empty')
+
     def __init__(self,
                  num_classes: int,
                  size_per_class: int,
                  dim: int,
                  init: str = 'random',
                  gather: bool = True):
-        super().__init__()
         for name, value in (('num_classes', num_classes),
                             ('size_per_class', size_per_class), ('dim', dim)):
             if isinstance(value, bool) or int(value) != value or value < 1:
                 raise ValueError(f'ClassBalancedQueue: {name} must be a '
                                  f'positive int, got {value!r}')
-        if init not in INITS:
-            raise ValueError(f'ClassBalancedQueue: init must be one of '
-                             f'{INITS}, got {init!r}')
+        super().__init__(dim, num_label_fields=1, init=init, gather=gather)
         self.num_classes = int(num_classes)
         self.size_per_class = int(size_per_class)
-        self.dim = int(dim)
-        self.init = init
-        self.gather = gather
         length = self.num_classes * self.size_per_class
-        if init == 'random':
-            keys = F.normalize(torch.randn(length, self.dim), dim=1)
-            filled = torch.ones(length, dtype=torch.bool)
-        else:
-            keys = torch.zeros(length, self.dim)
-            filled = torch.zeros(length, dtype=torch.bool)
-        self.register_buffer('keys', keys)
+        self.register_buffer('keys', torch.zeros(length, self.dim))
         self.register_buffer('ptr',
                              torch.zeros(self.num_classes, dtype=torch.long))
-        self.register_buffer('filled', filled)
+        self.register_buffer('filled', torch.zeros(length, dtype=torch.bool))
         self.register_buffer(
             'slot_labels',
             torch.arange(self.num_classes).repeat_interleave(
                 self.size_per_class),
             persistent=False)
+        self._init_memory()
+
+    @torch.no_grad()
+    def _init_random(self) -> None:
+        self.keys.copy_(F.normalize(torch.randn(self.length, self.dim), dim=1))
+        self.filled.fill_(True)
 
     @property
     def length(self) -> int:
@@ -141,44 +126,22 @@ class ClassBalancedQueue(nn.Module):
         return torch.where(self.filled, self.slot_labels,
                            torch.full_like(self.slot_labels, EMPTY))
 
+    def label_fields(self) -> Tuple[torch.Tensor, ...]:
+        return (self.labels, )
+
     def valid_mask(self) -> torch.Tensor:
         return self.filled.clone()
 
-    def num_filled(self) -> int:
-        return int(self.filled.sum())
-
-    def get(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(keys (K*Q, d), labels (K*Q,)), label -1 = empty slot."""
-        return self.keys, self.labels
-
-    @torch.no_grad()
-    def enqueue(self, keys: torch.Tensor, labels: torch.Tensor) -> None:
-        """Write a batch with per-class FIFO semantics (see module doc).
-
-        Args:
-            keys (Tensor): (B, d) keys (normalised again here).
-            labels (Tensor): (B,) class labels in [0, K).
-        """
-        if keys.dim() != 2 or keys.shape[1] != self.dim:
-            raise ValueError(f'ClassBalancedQueue.enqueue: keys must be '
-                             f'(B, {self.dim}), got {tuple(keys.shape)}')
-        labels = labels.reshape(-1).long()
-        if labels.numel() != keys.shape[0]:
-            raise ValueError(f'ClassBalancedQueue.enqueue: {labels.numel()} '
-                             f'labels for {keys.shape[0]} keys')
+    def _check_class_labels(self, labels: torch.Tensor) -> None:
         if labels.numel() and (int(labels.min()) < 0
                                or int(labels.max()) >= self.num_classes):
             raise ValueError(
                 'ClassBalancedQueue.enqueue: labels must be in [0, '
                 f'{self.num_classes}), got min {int(labels.min())} max '
                 f'{int(labels.max())}')
-        if self.gather:
-            keys = concat_all_gather(keys.detach().contiguous())
-            labels = concat_all_gather(labels.contiguous())
-        if labels.numel() == 0:
-            return
-        keys = F.normalize(keys.detach().to(self.keys.dtype), dim=1)
-        labels = labels.to(self.ptr.device)
+
+    def _write(self, keys: torch.Tensor, labels: torch.Tensor) -> None:
+        labels = labels[:, 0].to(self.ptr.device)
         keep, slots, new_ptr = class_balanced_write(labels, self.ptr,
                                                     self.size_per_class)
         # the kept keys hit distinct slots; per slot, the batch row writing
@@ -197,56 +160,3 @@ class ClassBalancedQueue(nn.Module):
     def extra_repr(self) -> str:
         return (f'num_classes={self.num_classes}, size_per_class='
                 f'{self.size_per_class}, dim={self.dim}, init={self.init!r}')
-
-
-def mine_hard_pairs(
-    similarity: torch.Tensor, anchor_labels: torch.Tensor,
-    key_labels: torch.Tensor, num_pos: int, num_neg: int
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Supervised hard positive / negative mining (ResCom SPM, Eq. 5).
-
-    Args:
-        similarity (Tensor): (A, M) anchor-key similarities (live; the
-            gradient flows through the selected entries).
-        anchor_labels (Tensor): (A,) long.
-        key_labels (Tensor): (M,) long, -1 for empty slots (never selected
-            as a valid pair).
-        num_pos (int): Q_p, hardest (least similar) positives kept.
-        num_neg (int): Q_n, hardest (most similar) negatives kept. Both are
-            capped at M; missing candidates come back as invalid columns.
-
-    Returns:
-        tuple: ``pos_sim`` (A, Q_p), ``pos_valid`` (A, Q_p) bool,
-        ``neg_sim`` (A, Q_n), ``neg_valid`` (A, Q_n) bool. A column is
-        invalid when the anchor has fewer valid positives (negatives) than
-        requested; its similarity is then a placeholder and must be masked.
-        Ties are broken by the lower key index.
-    """
-    if similarity.dim() != 2:
-        raise ValueError('similarity must be (A, M), got '
-                         f'{tuple(similarity.shape)}')
-    a, m = similarity.shape
-    if anchor_labels.shape != (a, ) or key_labels.shape != (m, ):
-        raise ValueError(f'labels must be ({a},) and ({m},), got '
-                         f'{tuple(anchor_labels.shape)} and '
-                         f'{tuple(key_labels.shape)}')
-    for name, value in (('num_pos', num_pos), ('num_neg', num_neg)):
-        if isinstance(value, bool) or int(value) != value or value < 0:
-            raise ValueError(f'{name} must be an int >= 0, got {value!r}')
-    num_pos, num_neg = min(int(num_pos), m), min(int(num_neg), m)
-    key_valid = (key_labels >= 0).unsqueeze(0)
-    is_pos = (anchor_labels.view(-1, 1) == key_labels.view(1, -1)) & key_valid
-    is_neg = key_valid & ~is_pos
-    with torch.no_grad():
-        sim = similarity.detach()
-        # hardest positives: ascending, non-candidates pushed to the end
-        pos_key = sim.masked_fill(~is_pos, float('inf'))
-        pos_idx = torch.sort(pos_key, dim=1, stable=True).indices[:, :num_pos]
-        neg_key = sim.masked_fill(~is_neg, float('-inf'))
-        neg_idx = torch.sort(
-            neg_key, dim=1, descending=True, stable=True).indices[:, :num_neg]
-    pos_sim = similarity.gather(1, pos_idx)
-    neg_sim = similarity.gather(1, neg_idx)
-    pos_valid = is_pos.gather(1, pos_idx)
-    neg_valid = is_neg.gather(1, neg_idx)
-    return pos_sim, pos_valid, neg_sim, neg_valid

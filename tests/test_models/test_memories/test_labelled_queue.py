@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ltcls.models.utils import EMPTY, LabelledQueue
+from ltcls.models.memories import EMPTY, LabelledQueue
 from ltcls.testing import run_distributed
 
 
@@ -85,7 +85,7 @@ def test_keys_normalised_and_state_dict_roundtrip():
 
 def test_multi_field_labels():
     q = LabelledQueue(3, 2, num_label_fields=2)
-    q.enqueue(torch.randn(2, 2), torch.tensor([[1, 7], [2, 8]]))
+    q.enqueue(torch.randn(2, 2), torch.tensor([1, 2]), torch.tensor([7, 8]))
     assert q.labels.tolist() == [[1, 7], [2, 8], [EMPTY, EMPTY]]
     assert q.class_labels.tolist() == [1, 2, EMPTY]
     assert q.valid_mask().tolist() == [True, True, False]
@@ -137,11 +137,11 @@ def test_extra_label_fields_may_be_minus_one():
     """Only the class field marks empty slots; an extra field (e.g. SBCL's
     subclass id before the first clustering) may be -1, not below."""
     q = LabelledQueue(4, 2, num_label_fields=2)
-    q.enqueue(torch.randn(2, 2), torch.tensor([[0, -1], [1, 3]]))
-    keys, labels = q.get()
+    q.enqueue(torch.randn(2, 2), torch.tensor([0, 1]), torch.tensor([-1, 3]))
+    labels = q.labels
     assert labels.tolist() == [[0, -1], [1, 3], [-1, -1], [-1, -1]]
     assert q.valid_mask().tolist() == [True, True, False, False]
     with pytest.raises(ValueError, match='class labels enqueued must be'):
-        q.enqueue(torch.randn(1, 2), torch.tensor([[-1, 0]]))
+        q.enqueue(torch.randn(1, 2), torch.tensor([-1]), torch.tensor([0]))
     with pytest.raises(ValueError, match='extra label fields must be >= -1'):
-        q.enqueue(torch.randn(1, 2), torch.tensor([[0, -2]]))
+        q.enqueue(torch.randn(1, 2), torch.tensor([0]), torch.tensor([-2]))

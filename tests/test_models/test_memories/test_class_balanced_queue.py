@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ltcls.models.utils import ClassBalancedQueue, mine_hard_pairs
+from ltcls.models.losses.hard_pair_mining import mine_hard_pairs
+from ltcls.models.memories import ClassBalancedQueue
 from ltcls.testing import run_distributed
 
 
@@ -34,7 +35,7 @@ def test_enqueue_matches_sequential_loop(init):
     ref = LoopQueue(queue.keys, queue.filled, k, q)
     if init == 'empty':
         assert queue.num_filled() == 0
-        assert (queue.get()[1] == -1).all()
+        assert (queue.snapshot().labels == -1).all()
     else:
         assert queue.num_filled() == k * q
         torch.testing.assert_close(queue.keys.norm(dim=1), torch.ones(k * q))
@@ -50,7 +51,7 @@ def test_enqueue_matches_sequential_loop(init):
         torch.testing.assert_close(queue.keys, ref.keys, atol=0, rtol=0)
         assert torch.equal(queue.filled, ref.filled)
         assert queue.ptr.tolist() == ref.ptr
-    keys, labels = queue.get()
+    keys, labels = queue.snapshot()[:2]
     expected = torch.arange(k).repeat_interleave(q)
     expected = torch.where(queue.filled, expected,
                            torch.full_like(expected, -1))
@@ -90,7 +91,7 @@ def test_state_dict_round_trip():
     other = ClassBalancedQueue(3, 2, 4, init='random')
     other.load_state_dict(sd)
     assert torch.equal(other.keys, queue.keys)
-    assert torch.equal(other.get()[1], queue.get()[1])
+    assert torch.equal(other.snapshot().labels, queue.snapshot().labels)
     assert torch.equal(other.ptr, queue.ptr)
 
 
