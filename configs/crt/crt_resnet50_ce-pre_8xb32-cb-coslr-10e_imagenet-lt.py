@@ -2,13 +2,13 @@
 # linear classifier, class-balanced sampling, frozen CE backbone and BN;
 # 10 epochs, cosine lr 0.1 (batch 256), weight decay 5e-4 (spec_kcl.md
 # section 4.2, `main_sl.py --balanced --epochs 10`).
-# Stage 1: tools/dist_train.sh configs/ce/ce_resnet50_8xb32-coslr-90e_in1k-lt.py 8
+# Stage 1: tools/dist_train.sh configs/ce/ce_resnet50_8xb32-coslr-90e_imagenet-lt.py 8
 # Stage 2: tools/dist_train.sh <this config> 8 \
 #     [--cfg-options model.backbone.init_cfg.checkpoint=<stage-1 .pth>]
-_base_ = '../ce/ce_resnet50_8xb32-coslr-90e_in1k-lt.py'
+_base_ = '../ce/ce_resnet50_8xb32-coslr-90e_imagenet-lt.py'
 
 stage1_checkpoint = \
-    'work_dirs/ce_resnet50_8xb32-coslr-90e_in1k-lt/epoch_90.pth'
+    'work_dirs/ce_resnet50_8xb32-coslr-90e_imagenet-lt/epoch_90.pth'
 
 model = dict(
     backbone=dict(

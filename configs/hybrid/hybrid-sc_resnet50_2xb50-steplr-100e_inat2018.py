@@ -4,7 +4,7 @@
 # [D] spec_hybrid.md section 9.5 (c): the feature batch is made of groups of
 # 2 same-class images (an instance-sampled anchor image + one random image
 # of its class) with 2 views each; the per-GPU batch of 50 holds 25 groups.
-_base_ = './hybrid-psc_resnet50_2xb50-steplr-100e_inat18.py'
+_base_ = './hybrid-psc_resnet50_2xb50-steplr-100e_inat2018.py'
 
 model = dict(
     type='HybridSC',

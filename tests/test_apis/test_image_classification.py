@@ -17,7 +17,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 QUICKSTART = osp.join(REPO, 'configs/quickstart/resnet32_ce_digits-lt.py')
 PACO = osp.join(REPO,
                 'configs/paco/paco_resnet32_1xb32-coslr-40e_digits-lt-if50.py')
-IN1K_LT = osp.join(REPO, 'configs/ce/ce_resnet50_8xb32-coslr-90e_in1k-lt.py')
+IN1K_LT = osp.join(REPO, 'configs/ce/ce_resnet50_8xb32-coslr-90e_imagenet-lt.py')
 DEMO_IMG = osp.join(REPO, 'demo', 'digits_lt_3.png')
 
 

@@ -7,7 +7,7 @@
 # Stage 1: tools/train.py configs/hybrid/two-stage-sc_resnet32_1xb512-alpha1-steplr-200e_cifar100-lt-if100.py
 # Stage 2: tools/train.py <this config> \
 #     [--cfg-options model.backbone.init_cfg.checkpoint=<stage-1 .pth>]
-_base_ = '../crt/crt_resnet32_ce-pre_1xb128-cb-coslr-10e_cifar100-lt-if100.py'
+_base_ = '../../crt/crt_resnet32_ce-pre_1xb128-cb-coslr-10e_cifar100-lt-if100.py'
 
 # default work dir of the stage-1 run (tools/train.py without --work-dir)
 stage1_checkpoint = ('work_dirs/two-stage-sc_resnet32_1xb512-alpha1-steplr-'

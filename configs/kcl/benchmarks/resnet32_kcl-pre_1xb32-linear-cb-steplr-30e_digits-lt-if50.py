@@ -7,9 +7,9 @@
 #   python tools/train.py <this config> \
 #       [--cfg-options model.backbone.init_cfg.checkpoint=<stage-1 .pth>]
 _base_ = [
-    '../_base_/models/resnet32_cifar.py',
-    '../_base_/datasets/digits_lt.py',
-    '../_base_/default_runtime.py',
+    '../../_base_/models/resnet32_cifar.py',
+    '../../_base_/datasets/digits_lt.py',
+    '../../_base_/default_runtime.py',
 ]
 
 # the default work dir of the stage-1 run (tools/train.py without --work-dir)

@@ -9,13 +9,13 @@
 #       model.backbone.init_cfg.checkpoint=<stage-1 .pth>
 # (FCL: pass the FCL stage-1 checkpoint.)
 _base_ = [
-    '../_base_/datasets/imagenet_lt.py',
-    '../_base_/default_runtime.py',
+    '../../_base_/datasets/imagenet_lt.py',
+    '../../_base_/default_runtime.py',
 ]
 
 # the default work dir of the stage-1 run (tools/train.py without --work-dir)
 stage1_checkpoint = \
-    'work_dirs/kcl_resnet50_8xb32-coslr-200e_in1k-lt/epoch_200.pth'
+    'work_dirs/kcl_resnet50_8xb32-coslr-200e_imagenet-lt/epoch_200.pth'
 
 model = dict(
     type='ImageClassifier',

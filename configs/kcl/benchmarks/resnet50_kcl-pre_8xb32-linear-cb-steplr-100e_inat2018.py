@@ -7,12 +7,12 @@
 #   tools/dist_train.sh <this config> 8 --cfg-options \
 #       model.backbone.init_cfg.checkpoint=<stage-1 .pth>
 _base_ = [
-    '../_base_/datasets/inat2018.py',
-    '../_base_/default_runtime.py',
+    '../../_base_/datasets/inat2018.py',
+    '../../_base_/default_runtime.py',
 ]
 
 stage1_checkpoint = \
-    'work_dirs/kcl_resnet50_8xb32-coslr-200e_inat18/epoch_200.pth'
+    'work_dirs/kcl_resnet50_8xb32-coslr-200e_inat2018/epoch_200.pth'
 
 model = dict(
     type='ImageClassifier',

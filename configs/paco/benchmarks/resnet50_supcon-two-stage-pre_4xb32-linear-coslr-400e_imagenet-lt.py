@@ -5,7 +5,8 @@
 # protocol; class-balanced sampling would be cRT, not Table 1).
 # The paper gives no other stage-2 hyper-parameter. Decisions: the linear
 # protocol of the repo's frozen-ResNet-50 ImageNet-LT probe
-# (configs/kcl/resnet50_kcl-pre_linear-*_in1k-lt_lr10.py: SGD momentum 0.9,
+# (configs/kcl/benchmarks/resnet50_kcl-pre_8xb32-linear-cb-steplr-100e_
+# imagenet-lt.py: SGD momentum 0.9,
 # weight decay 0, lr 10 at batch 256, fc init N(0, 0.01)) scaled to the
 # stage-1 batch (4 x 32 = 128: lr 5), cosine to 0 over the 400 epochs; the
 # ImageNet-LT single-view augmentation (RandomResizedCrop 224 + flip), no
@@ -13,8 +14,8 @@
 #   tools/dist_train.sh <this config> 4 --cfg-options \
 #       model.backbone.init_cfg.checkpoint=<stage-1 .pth>
 _base_ = [
-    '../_base_/datasets/imagenet_lt.py',
-    '../_base_/default_runtime.py',
+    '../../_base_/datasets/imagenet_lt.py',
+    '../../_base_/default_runtime.py',
 ]
 
 # the default work dir of the stage-1 run (tools/train.py without --work-dir)

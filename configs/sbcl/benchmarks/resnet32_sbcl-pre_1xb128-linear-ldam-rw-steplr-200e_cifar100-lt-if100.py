@@ -11,9 +11,9 @@
 #   python tools/train.py <this config> \
 #       --cfg-options model.backbone.init_cfg.checkpoint=<stage-1 .pth>
 _base_ = [
-    '../_base_/models/resnet32_cifar.py',
-    '../_base_/datasets/cifar100_lt.py',
-    '../_base_/default_runtime.py',
+    '../../_base_/models/resnet32_cifar.py',
+    '../../_base_/datasets/cifar100_lt.py',
+    '../../_base_/default_runtime.py',
 ]
 
 # the default work dir of the stage-1 run (tools/train.py without --work-dir)

@@ -13,13 +13,13 @@
 #   tools/dist_train.sh <this config> 8 --cfg-options \
 #       model.backbone.init_cfg.checkpoint=<stage-1 .pth>
 _base_ = [
-    '../_base_/datasets/imagenet_lt.py',
-    '../_base_/default_runtime.py',
+    '../../_base_/datasets/imagenet_lt.py',
+    '../../_base_/default_runtime.py',
 ]
 
 # the default work dir of the stage-1 run (tools/train.py without --work-dir)
 stage1_checkpoint = \
-    'work_dirs/sbcl_mocov2_resnet50_8xb32-400e_in1k-lt/epoch_400.pth'
+    'work_dirs/sbcl_mocov2_resnet50_8xb32-400e_imagenet-lt/epoch_400.pth'
 
 model = dict(
     type='ImageClassifier',

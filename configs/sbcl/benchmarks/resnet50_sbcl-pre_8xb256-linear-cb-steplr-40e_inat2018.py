@@ -2,12 +2,12 @@
 # section 5.2; no released iNat recipe) with an 8,142-way classifier,
 # evaluated on the official val set (3 images per class).
 _base_ = [
-    '../_base_/datasets/inat2018.py',
-    '../_base_/default_runtime.py',
+    '../../_base_/datasets/inat2018.py',
+    '../../_base_/default_runtime.py',
 ]
 
 stage1_checkpoint = \
-    'work_dirs/sbcl_mocov2_resnet50_8xb32-400e_inat18/epoch_400.pth'
+    'work_dirs/sbcl_mocov2_resnet50_8xb32-400e_inat2018/epoch_400.pth'
 
 model = dict(
     type='ImageClassifier',
