@@ -18,7 +18,7 @@
 # - MoCo v2 augmentation on both views: RRC(224, 0.2-1), ColorJitter
 #   (0.4, 0.4, 0.4, 0.1) p 0.8, grayscale p 0.2, Gaussian blur
 #   sigma 0.1-2 p 0.5, flip (10.2); instance-balanced sampling.
-# Stage 2: resnet50_sbcl-pre_linear-cb_8xb256-steplr-40e_in1k-lt.py
+# Stage 2: resnet50_sbcl-pre_8xb256-linear-cb-steplr-40e_imagenet-lt.py
 _base_ = [
     '../_base_/datasets/imagenet_lt_2view.py',
     '../_base_/default_runtime.py',
@@ -81,18 +81,20 @@ custom_hooks = [
         type='SubclassClusteringHook',
         start_epoch=200,
         interval=5,
-        delta=20,
-        cluster_algo='balanced_greedy',
-        init='kmeans++',
-        max_iters=50,
-        tol=1e-3,
-        feature_source='momentum',
-        feat_batch_size=128,
-        temperature_mode='exp',
-        alpha=10.0,
-        tail_tau2='dynamic',
-        reset_optimizer=True,
-        seed=0),
+        clustering=dict(
+            delta=20,
+            algo='balanced_greedy',
+            init='kmeans++',
+            max_iters=50,
+            tol=1e-3,
+            temperature_mode='exp',
+            alpha=10.0,
+            tail_tau2='dynamic',
+            seed=0),
+        feature_loader=dict(
+            feature_source='momentum',
+            batch_size=128),
+        reset_optimizer=True),
 ]
 
 optim_wrapper = dict(
