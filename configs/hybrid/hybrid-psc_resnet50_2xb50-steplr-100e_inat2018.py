@@ -6,7 +6,7 @@
 _base_ = [
     '../_base_/datasets/inat2018.py',
     '../_base_/datasets/inat2018_hybrid_views.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/sgd_steplr-100e.py',
 ]
 
 model = dict(
@@ -65,14 +65,8 @@ custom_hooks = [
 
 # [P] section 4.4: SGD momentum 0.9, wd 1e-4, lr 0.05, x0.1 at 60 and 80,
 # 100 epochs.
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=1e-4))
-param_scheduler = [
-    dict(type='MultiStepLR', by_epoch=True, milestones=[60, 80], gamma=0.1)
-]
-train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=5)
-val_cfg = dict()
-test_cfg = dict()
+optim_wrapper = dict(optimizer=dict(lr=0.05, weight_decay=1e-4))
+train_cfg = dict(val_interval=5)
 auto_scale_lr = dict(base_batch_size=100)
 
 default_hooks = dict(

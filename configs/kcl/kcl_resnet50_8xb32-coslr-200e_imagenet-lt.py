@@ -12,7 +12,7 @@
 # Stage 2: resnet50_kcl-pre_8xb32-linear-cb-steplr-100e_imagenet-lt.py
 _base_ = [
     '../_base_/datasets/imagenet_lt_2view.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/sgd_coslr-200e.py',
 ]
 
 model = dict(
@@ -52,15 +52,6 @@ custom_hooks = [
     # init_key_queue): no optimiser step, no momentum update
     dict(type='QueueWarmupHook'),
 ]
-
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4))
-# per-epoch cosine to 0, no warm-up (section 4.1 / 9.21)
-param_scheduler = [
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=200, eta_min=0),
-]
-train_cfg = dict(by_epoch=True, max_epochs=200)
-auto_scale_lr = dict(base_batch_size=256)
 
 default_hooks = dict(
     checkpoint=dict(interval=10, max_keep_ckpts=2, save_last=True))

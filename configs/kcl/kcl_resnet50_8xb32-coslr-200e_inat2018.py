@@ -6,7 +6,7 @@
 # Table 7's (the paper gives no separate iNat schedule).
 _base_ = [
     '../_base_/datasets/inat2018_2view.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/sgd_coslr-200e.py',
 ]
 
 model = dict(
@@ -43,13 +43,7 @@ custom_hooks = [
     dict(type='QueueWarmupHook'),
 ]
 
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4))
-param_scheduler = [
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=200, eta_min=0),
-]
-train_cfg = dict(by_epoch=True, max_epochs=200)
-auto_scale_lr = dict(base_batch_size=256)
+optim_wrapper = dict(optimizer=dict(weight_decay=1e-4))
 
 default_hooks = dict(
     checkpoint=dict(interval=10, max_keep_ckpts=2, save_last=True))

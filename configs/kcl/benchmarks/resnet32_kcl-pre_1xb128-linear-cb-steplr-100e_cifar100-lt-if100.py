@@ -8,7 +8,7 @@
 _base_ = [
     '../../_base_/models/resnet32_cifar.py',
     '../../_base_/datasets/cifar100_lt.py',
-    '../../_base_/default_runtime.py',
+    '../../_base_/schedules/sgd_steplr-100e.py',
 ]
 
 stage1_checkpoint = \
@@ -30,19 +30,7 @@ train_dataloader = dict(sampler=dict(_delete_=True, type='ClassAwareSampler'))
 
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator
-custom_hooks = [
-    dict(type='NumClassesCheckHook'),
-    dict(type='ClassCountsHook'),
-]
 
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=10., momentum=0.9, weight_decay=0.))
-param_scheduler = [
-    dict(type='MultiStepLR', by_epoch=True, milestones=[60, 80], gamma=0.1),
-]
-train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=10)
-val_cfg = dict()
-test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=128)
 
 default_hooks = dict(

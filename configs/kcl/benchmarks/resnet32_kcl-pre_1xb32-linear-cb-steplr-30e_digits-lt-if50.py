@@ -38,10 +38,6 @@ val_evaluator = [
     dict(type='Balancedness', sigma=0.2),
 ]
 test_evaluator = val_evaluator
-custom_hooks = [
-    dict(type='NumClassesCheckHook'),
-    dict(type='ClassCountsHook'),
-]
 
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=10., momentum=0.9, weight_decay=0.))

@@ -10,7 +10,7 @@
 # (FCL: pass the FCL stage-1 checkpoint.)
 _base_ = [
     '../../_base_/datasets/imagenet_lt.py',
-    '../../_base_/default_runtime.py',
+    '../../_base_/schedules/sgd_steplr-100e.py',
 ]
 
 # the default work dir of the stage-1 run (tools/train.py without --work-dir)
@@ -46,20 +46,6 @@ train_dataloader = dict(sampler=dict(_delete_=True, type='ClassAwareSampler'))
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator
 
-custom_hooks = [
-    dict(type='NumClassesCheckHook'),
-    dict(type='ClassCountsHook'),
-]
-
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=10., momentum=0.9, weight_decay=0.))
-param_scheduler = [
-    dict(type='MultiStepLR', by_epoch=True, milestones=[60, 80], gamma=0.1),
-]
-train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=10)
-val_cfg = dict()
-test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=256)
 
 default_hooks = dict(
     checkpoint=dict(interval=10, max_keep_ckpts=2, save_last=True))

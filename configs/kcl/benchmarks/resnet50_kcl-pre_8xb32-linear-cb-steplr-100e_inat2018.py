@@ -8,7 +8,7 @@
 #       model.backbone.init_cfg.checkpoint=<stage-1 .pth>
 _base_ = [
     '../../_base_/datasets/inat2018.py',
-    '../../_base_/default_runtime.py',
+    '../../_base_/schedules/sgd_steplr-100e.py',
 ]
 
 stage1_checkpoint = \
@@ -39,20 +39,7 @@ model = dict(
 
 train_dataloader = dict(sampler=dict(_delete_=True, type='ClassAwareSampler'))
 
-custom_hooks = [
-    dict(type='NumClassesCheckHook'),
-    dict(type='ClassCountsHook'),
-]
-
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=30., momentum=0.9, weight_decay=0.))
-param_scheduler = [
-    dict(type='MultiStepLR', by_epoch=True, milestones=[60, 80], gamma=0.1),
-]
-train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=10)
-val_cfg = dict()
-test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=256)
+optim_wrapper = dict(optimizer=dict(lr=30.))
 
 default_hooks = dict(
     checkpoint=dict(interval=10, max_keep_ckpts=2, save_last=True))

@@ -53,11 +53,6 @@ train_dataloader = dict(batch_size=32)
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator
 
-custom_hooks = [
-    dict(type='NumClassesCheckHook'),
-    dict(type='ClassCountsHook'),
-]
-
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=5., momentum=0.9, weight_decay=0.))
 param_scheduler = [

@@ -14,7 +14,7 @@
 #       model.backbone.init_cfg.checkpoint=<stage-1 .pth>
 _base_ = [
     '../../_base_/datasets/imagenet_lt.py',
-    '../../_base_/default_runtime.py',
+    '../../_base_/schedules/sgd_steplr-40e.py',
 ]
 
 # the default work dir of the stage-1 run (tools/train.py without --work-dir)
@@ -49,20 +49,6 @@ train_dataloader = dict(
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator
 
-custom_hooks = [
-    dict(type='NumClassesCheckHook'),
-    dict(type='ClassCountsHook'),
-]
-
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=10., momentum=0.9, weight_decay=0.))
-param_scheduler = [
-    dict(type='MultiStepLR', by_epoch=True, milestones=[20, 30], gamma=0.1),
-]
-train_cfg = dict(by_epoch=True, max_epochs=40, val_interval=5)
-val_cfg = dict()
-test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=2048)
 
 default_hooks = dict(
     checkpoint=dict(interval=5, max_keep_ckpts=2, save_last=True))
