@@ -318,8 +318,7 @@ class SubclassClusteringHook(Hook):
             if 'pipeline' not in cfg:
                 raise ValueError(
                     'SubclassClusteringHook: feature_loader.pipeline needs '
-                    'a '
-                    'train_dataloader.dataset config with a top-level '
+                    'a train_dataloader.dataset config with a top-level '
                     '`pipeline` key')
             cfg['pipeline'] = list(fl['pipeline'])
             dataset = DATASETS.build(cfg)
