@@ -9,7 +9,7 @@
 # Positives: pos_selection='random' = the paper's "randomly selecting k
 # positives", made deterministic (hash of seed, step, anchor, slot) and
 # rank-invariant; 'topk' reproduces the official code (section 2.4).
-# Stage 2: resnet50_kcl-pre_8xb32-linear-cb-steplr-100e_imagenet-lt.py
+# Stage 2: benchmarks/resnet50_kcl-pre_8xb32-linear-cb-steplr-100e_imagenet-lt.py
 _base_ = [
     '../_base_/datasets/imagenet_lt_2view.py',
     '../_base_/schedules/sgd_coslr-200e.py',

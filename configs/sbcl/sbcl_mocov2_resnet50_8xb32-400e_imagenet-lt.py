@@ -18,7 +18,7 @@
 # - MoCo v2 augmentation on both views: RRC(224, 0.2-1), ColorJitter
 #   (0.4, 0.4, 0.4, 0.1) p 0.8, grayscale p 0.2, Gaussian blur
 #   sigma 0.1-2 p 0.5, flip (10.2); instance-balanced sampling.
-# Stage 2: resnet50_sbcl-pre_8xb256-linear-cb-steplr-40e_imagenet-lt.py
+# Stage 2: benchmarks/resnet50_sbcl-pre_8xb256-linear-cb-steplr-40e_imagenet-lt.py
 _base_ = [
     '../_base_/datasets/imagenet_lt_2view.py',
     '../_base_/default_runtime.py',

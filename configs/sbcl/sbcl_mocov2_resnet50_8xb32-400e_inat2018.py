@@ -4,7 +4,7 @@
 # decision) on the 8,142 iNat classes with the iNat normalisation
 # (configs/_base_/datasets/inat2018.py). Expect to tune the epochs (TSC /
 # KCL used shorter iNat schedules).
-# Stage 2: resnet50_sbcl-pre_8xb256-linear-cb-steplr-40e_inat2018.py
+# Stage 2: benchmarks/resnet50_sbcl-pre_8xb256-linear-cb-steplr-40e_inat2018.py
 _base_ = './sbcl_mocov2_resnet50_8xb32-400e_imagenet-lt.py'
 
 train_dataloader = dict(

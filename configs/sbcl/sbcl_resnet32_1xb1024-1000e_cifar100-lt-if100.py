@@ -20,7 +20,7 @@
 # The released code's own choices (plain cosine k-means, linear tau2 with
 # P20/P80 clipping, tail classes at tau1) are
 # sbcl-code_resnet32_1xb1024-1000e_cifar100-lt-if100.py.
-# Stage 2: resnet32_sbcl-pre_1xb128-linear-ldam-rw-steplr-200e_cifar100-lt-if100.py
+# Stage 2: benchmarks/resnet32_sbcl-pre_1xb128-linear-ldam-rw-steplr-200e_cifar100-lt-if100.py
 _base_ = [
     '../_base_/datasets/cifar100_lt_2view.py',
     '../_base_/default_runtime.py',
