@@ -40,7 +40,3 @@ test_dataloader = dict(
         pipeline=_base_.torchvision_test_pipeline))
 test_evaluator = dict(type='LongTailAccuracy', topk=(1, 5))
 test_cfg = dict()
-custom_hooks = [
-    dict(type='NumClassesCheckHook'),
-    dict(type='ClassCountsHook'),
-]

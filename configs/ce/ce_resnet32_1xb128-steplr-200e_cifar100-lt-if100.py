@@ -15,11 +15,6 @@ _base_ = [
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator
 
-custom_hooks = [
-    dict(type='NumClassesCheckHook'),
-    dict(type='ClassCountsHook'),
-]
-
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=2e-4))
 param_scheduler = [

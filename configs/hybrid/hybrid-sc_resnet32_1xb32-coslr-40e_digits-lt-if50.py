@@ -7,7 +7,7 @@
 #   python tools/train.py configs/hybrid/hybrid-sc_resnet32_1xb32-coslr-40e_digits-lt-if50.py
 _base_ = [
     '../_base_/datasets/digits_lt.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/sgd_coslr-40e.py',
 ]
 
 model = dict(
@@ -75,17 +75,6 @@ custom_hooks = [
     dict(type='CurriculumAlphaHook', schedule='parabolic'),
 ]
 
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=2,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=2, end=40),
-]
-train_cfg = dict(by_epoch=True, max_epochs=40, val_interval=10)
-val_cfg = dict()
-test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=32)
 
 default_hooks = dict(
     logger=dict(interval=20),

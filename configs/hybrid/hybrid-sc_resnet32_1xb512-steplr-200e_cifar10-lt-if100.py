@@ -6,7 +6,7 @@
 _base_ = [
     '../_base_/datasets/cifar10_lt.py',
     '../_base_/datasets/cifar_lt_hybrid_views.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/sgd_steplr-200e.py',
 ]
 
 model = dict(
@@ -71,15 +71,7 @@ custom_hooks = [
 # [P] section 4.4: SGD momentum 0.9, wd 1e-4, lr 0.5, x0.1 at 120 and 160,
 # 200 epochs, no warm-up [D] section 9.13. The PSC prototypes (if any) get
 # the same lr and weight decay [D] section 2.4.
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.5, momentum=0.9, weight_decay=1e-4))
-param_scheduler = [
-    dict(type='MultiStepLR', by_epoch=True, milestones=[120, 160], gamma=0.1)
-]
-train_cfg = dict(by_epoch=True, max_epochs=200, val_interval=10)
-val_cfg = dict()
-test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=512)
+# (../_base_/schedules/sgd_steplr-200e.py)
 
 default_hooks = dict(
     logger=dict(interval=10),

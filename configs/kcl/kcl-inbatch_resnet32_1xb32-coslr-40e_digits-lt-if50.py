@@ -8,7 +8,7 @@
 # DigitsLT config (ResNet-32, one linear projection 64 -> 128, tau 0.07,
 # 40 epochs, batch 32, lr 0.1 cosine, weight decay 5e-4).
 #   python tools/train.py configs/kcl/kcl-inbatch_resnet32_1xb32-coslr-40e_digits-lt-if50.py
-# Stage 2: resnet32_kcl-pre_linear-cb-steplr-30e_digits-lt-if50.py with
+# Stage 2: benchmarks/resnet32_kcl-pre_1xb32-linear-cb-steplr-30e_digits-lt-if50.py with
 # --cfg-options model.backbone.init_cfg.checkpoint=<this run's last ckpt>
 _base_ = './kcl_resnet32_1xb32-coslr-40e_digits-lt-if50.py'
 

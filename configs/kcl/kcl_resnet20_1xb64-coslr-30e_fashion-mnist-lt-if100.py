@@ -8,7 +8,7 @@
 # batches, 35% of the 740 images): it must stay below the training-set size
 # or stale copies of the same image become positives (section 9.20).
 #   python tools/train.py configs/kcl/kcl_resnet20_1xb64-coslr-30e_fashion-mnist-lt-if100.py
-# Stage 2: benchmarks/resnet20_kcl-pre_linear-cb-coslr-10e_fashion-mnist-lt-if100.py
+# Stage 2: benchmarks/resnet20_kcl-pre_1xb64-linear-cb-coslr-10e_fashion-mnist-lt-if100.py
 _base_ = [
     '../_base_/datasets/fashion_mnist_lt_2view.py',
     '../_base_/schedules/sgd_coslr-30e.py',

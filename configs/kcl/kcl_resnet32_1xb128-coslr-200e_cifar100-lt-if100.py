@@ -7,7 +7,7 @@
 # images or stale copies of the same image become positives (section 9.20).
 _base_ = [
     '../_base_/datasets/cifar100_lt_2view.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/sgd_coslr-200e.py',
 ]
 
 model = dict(
@@ -39,12 +39,6 @@ custom_hooks = [
     dict(type='QueueWarmupHook'),
 ]
 
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4))
-param_scheduler = [
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=200, eta_min=0),
-]
-train_cfg = dict(by_epoch=True, max_epochs=200)
 auto_scale_lr = dict(base_batch_size=128)
 
 default_hooks = dict(

@@ -5,7 +5,7 @@
 # epochs (the CE baseline's), batch 32 on 1 process, a 256-key queue (below
 # the 343 training images, section 9.20; 256 = 8 batches).
 #   python tools/train.py configs/kcl/kcl_resnet32_1xb32-coslr-40e_digits-lt-if50.py
-# Stage 2: resnet32_kcl-pre_linear-cb-steplr-30e_digits-lt-if50.py
+# Stage 2: benchmarks/resnet32_kcl-pre_1xb32-linear-cb-steplr-30e_digits-lt-if50.py
 _base_ = [
     '../_base_/datasets/digits_lt_2view.py',
     '../_base_/default_runtime.py',

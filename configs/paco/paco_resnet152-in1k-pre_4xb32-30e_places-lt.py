@@ -11,7 +11,7 @@ _base_ = [
     '../_base_/models/paco_resnet50.py',
     '../_base_/datasets/places_lt.py',
     '../_base_/datasets/imagenet_randaug_simaug_views.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/sgd_coslr-30e_finetune.py',
 ]
 
 model = dict(
@@ -36,22 +36,7 @@ train_dataloader = dict(
 
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator
-custom_hooks = [
-    dict(type='NumClassesCheckHook'),
-    dict(type='ClassCountsHook'),
-]
 
-optim_wrapper = dict(
-    type='GuardedAmpOptimWrapper',  # AMP + divergence guard
-    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=5e-4))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.2, by_epoch=True, begin=0, end=5),
-    dict(type='CosineAnnealingLR', T_max=25, eta_min=0, by_epoch=True,
-         begin=5, end=30),
-]
-train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=5)
-val_cfg = dict()
-test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=128)
+optim_wrapper = dict(type='GuardedAmpOptimWrapper')  # AMP + divergence guard
 default_hooks = dict(
     checkpoint=dict(interval=5, max_keep_ckpts=2, save_last=True))

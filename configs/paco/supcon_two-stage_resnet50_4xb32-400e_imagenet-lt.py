@@ -9,7 +9,7 @@
 # linear head is built but gets a zero gradient and is discarded: stage 2
 # trains a fresh one). Data, views (SimAugment on both) and schedule are
 # those of PaCo-dagger, the Table 1 row it is compared with.
-# Stage 2: supcon_two-stage_resnet50_linear-4xb32-400e_imagenet-lt.py.
+# Stage 2: benchmarks/resnet50_supcon-two-stage-pre_4xb32-linear-coslr-400e_imagenet-lt.py.
 _base_ = './paco-dagger_resnet50_4xb32-400e_imagenet-lt.py'
 
 model = dict(

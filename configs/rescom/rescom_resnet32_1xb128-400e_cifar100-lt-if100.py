@@ -10,7 +10,7 @@
 _base_ = [
     '../_base_/datasets/cifar100_lt.py',
     '../_base_/datasets/cifar_lt_autoaug_simaug_views.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/sgd_steplr-400e.py',
 ]
 
 model = dict(
@@ -53,21 +53,7 @@ train_dataloader = dict(
 
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator
-custom_hooks = [
-    dict(type='NumClassesCheckHook'),
-    dict(type='ClassCountsHook'),  # SiamBS prior, class weights, shots
-]
+# the default ClassCountsHook gives the SiamBS prior, class weights, shots
 
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=10),
-    dict(type='MultiStepLR', by_epoch=True, milestones=[320, 360],
-         gamma=0.1),
-]
-train_cfg = dict(by_epoch=True, max_epochs=400, val_interval=10)
-val_cfg = dict()
-test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=128)
 default_hooks = dict(
     checkpoint=dict(interval=20, max_keep_ckpts=2, save_last=True))

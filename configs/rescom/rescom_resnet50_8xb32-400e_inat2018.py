@@ -7,7 +7,7 @@ _base_ = [
     '../_base_/models/rescom_resnet50.py',
     '../_base_/datasets/inat2018.py',
     '../_base_/datasets/imagenet_randaug_simaug_views.py',
-    '../_base_/default_runtime.py',
+    '../_base_/schedules/sgd_coslr-400e.py',
 ]
 
 model = dict(
@@ -34,21 +34,8 @@ train_dataloader = dict(
 
 val_evaluator = dict(type='LongTailAccuracy', topk=(1, 5))
 test_evaluator = val_evaluator
-custom_hooks = [
-    dict(type='NumClassesCheckHook'),
-    dict(type='ClassCountsHook'),
-]
 
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.08, momentum=0.9, weight_decay=5e-4))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=10),
-    dict(type='CosineAnnealingLR', T_max=390, eta_min=0, by_epoch=True,
-         begin=10, end=400),
-]
-train_cfg = dict(by_epoch=True, max_epochs=400, val_interval=10)
-val_cfg = dict()
-test_cfg = dict()
+optim_wrapper = dict(optimizer=dict(lr=0.08))
 auto_scale_lr = dict(base_batch_size=256)
 default_hooks = dict(
     checkpoint=dict(interval=10, max_keep_ckpts=2, save_last=True))

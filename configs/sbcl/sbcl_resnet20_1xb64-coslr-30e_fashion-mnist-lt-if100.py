@@ -11,7 +11,7 @@
 # 300..3 images per class with M = max(n_min, delta) = 10 gives
 # 30 + 17 + 10 + 6 + 3 + 2 + 1 + 1 + 1 + 1 = 72 subclasses.
 #   python tools/train.py configs/sbcl/sbcl_resnet20_1xb64-coslr-30e_fashion-mnist-lt-if100.py
-# Stage 2: benchmarks/resnet20_sbcl-pre_linear-ldam-rw_1xb64-steplr-10e_fashion-mnist-lt-if100.py
+# Stage 2: benchmarks/resnet20_sbcl-pre_1xb64-linear-ldam-rw-steplr-10e_fashion-mnist-lt-if100.py
 _base_ = [
     '../_base_/datasets/fashion_mnist_lt_2view.py',
     '../_base_/schedules/sgd_coslr-30e.py',
@@ -48,12 +48,13 @@ custom_hooks = [
         type='SubclassClusteringHook',
         start_epoch=6,
         interval=6,
-        delta=10,
-        cluster_algo='balanced_greedy',
-        init='kmeans++',
-        max_iters=50,
-        tol=1e-3,
-        temperature_mode='exp',
-        alpha=10.0,
-        seed=0),
+        clustering=dict(
+            delta=10,
+            algo='balanced_greedy',
+            init='kmeans++',
+            max_iters=50,
+            tol=1e-3,
+            temperature_mode='exp',
+            alpha=10.0,
+            seed=0)),
 ]

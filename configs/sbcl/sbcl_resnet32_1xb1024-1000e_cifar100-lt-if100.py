@@ -20,7 +20,7 @@
 # The released code's own choices (plain cosine k-means, linear tau2 with
 # P20/P80 clipping, tail classes at tau1) are
 # sbcl-code_resnet32_1xb1024-1000e_cifar100-lt-if100.py.
-# Stage 2: resnet32_sbcl-pre_linear-ldam-rw_1xb128-steplr-200e_cifar100-lt-if100.py
+# Stage 2: benchmarks/resnet32_sbcl-pre_1xb128-linear-ldam-rw-steplr-200e_cifar100-lt-if100.py
 _base_ = [
     '../_base_/datasets/cifar100_lt_2view.py',
     '../_base_/default_runtime.py',
@@ -74,15 +74,16 @@ custom_hooks = [
         type='SubclassClusteringHook',
         start_epoch=10,
         interval=10,
-        delta=10,
-        cluster_algo='balanced_greedy',
-        init='kmeans++',
-        max_iters=50,
-        tol=1e-3,
-        temperature_mode='exp',
-        alpha=10.0,
-        tail_tau2='dynamic',
-        seed=0),
+        clustering=dict(
+            delta=10,
+            algo='balanced_greedy',
+            init='kmeans++',
+            max_iters=50,
+            tol=1e-3,
+            temperature_mode='exp',
+            alpha=10.0,
+            tail_tau2='dynamic',
+            seed=0)),
 ]
 
 optim_wrapper = dict(

@@ -8,7 +8,7 @@
 # DigitsLT IF 50 has 124..2 images per class: M = max(2, 10) = 10 gives
 # 12 + 8 + 5 + 3 + 2 + 5 x 1 = 35 subclasses.
 #   python tools/train.py configs/sbcl/sbcl_resnet32_1xb32-coslr-20e_digits-lt-if50.py
-# Stage 2: resnet32_sbcl-pre_linear-ldam-rw_1xb32-steplr-20e_digits-lt-if50.py
+# Stage 2: benchmarks/resnet32_sbcl-pre_1xb32-linear-ldam-rw-steplr-20e_digits-lt-if50.py
 _base_ = [
     '../_base_/datasets/digits_lt_2view.py',
     '../_base_/default_runtime.py',
@@ -44,14 +44,15 @@ custom_hooks = [
         type='SubclassClusteringHook',
         start_epoch=4,
         interval=4,
-        delta=10,
-        cluster_algo='balanced_greedy',
-        init='kmeans++',
-        max_iters=50,
-        tol=1e-3,
-        temperature_mode='exp',
-        alpha=10.0,
-        seed=0),
+        clustering=dict(
+            delta=10,
+            algo='balanced_greedy',
+            init='kmeans++',
+            max_iters=50,
+            tol=1e-3,
+            temperature_mode='exp',
+            alpha=10.0,
+            seed=0)),
 ]
 
 optim_wrapper = dict(

@@ -17,7 +17,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 QUICKSTART = osp.join(REPO, 'configs/quickstart/resnet32_ce_digits-lt.py')
 PACO = osp.join(REPO,
                 'configs/paco/paco_resnet32_1xb32-coslr-40e_digits-lt-if50.py')
-IN1K_LT = osp.join(REPO, 'configs/ce/ce_resnet50_8xb32-coslr-90e_in1k-lt.py')
+IMAGENET_LT = osp.join(
+    REPO, 'configs/ce/ce_resnet50_8xb32-coslr-90e_imagenet-lt.py')
 DEMO_IMG = osp.join(REPO, 'demo', 'digits_lt_3.png')
 
 
@@ -66,7 +67,7 @@ def test_inferencer_drops_strict_loading_transform():
     """ImageNet-LT configs load images with ltcls's LoadImageFromFileStrict;
     the inferencer reads the image itself, so that transform is removed (and
     the class names are mmpretrain's ImageNet names)."""
-    inferencer = ImageClassificationInferencer(IN1K_LT, pretrained=False)
+    inferencer = ImageClassificationInferencer(IMAGENET_LT, pretrained=False)
     types = [type(t).__name__ for t in inferencer.pipeline.transforms]
     assert 'LoadImageFromFileStrict' not in types
     assert types[-1] == 'PackInputs'

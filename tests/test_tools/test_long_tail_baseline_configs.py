@@ -75,7 +75,7 @@ def test_cifar_schedule_is_the_ldam_drw_reference():
      3),
     ('configs/crt/crt_resnet32_ce-pre_1xb128-cb-coslr-10e_cifar100-lt-if100'
      '.py', 3),
-    ('configs/crt/crt_resnet50_ce-pre_8xb32-cb-coslr-10e_in1k-lt.py', 4),
+    ('configs/crt/crt_resnet50_ce-pre_8xb32-cb-coslr-10e_imagenet-lt.py', 4),
 ])
 def test_crt_freezes_backbone_and_rebalances(path, frozen):
     cfg = Config.fromfile(osp.join(REPO, path))

@@ -14,6 +14,7 @@ from ltcls.registry import MODELS
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
     glob.glob(osp.join(REPO, 'configs', 'paco', '*.py')) +
+    glob.glob(osp.join(REPO, 'configs', 'paco', 'benchmarks', '*.py')) +
     glob.glob(osp.join(REPO, 'configs', 'rescom', '*.py')))
 
 

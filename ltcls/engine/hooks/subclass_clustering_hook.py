@@ -27,7 +27,7 @@ import copy
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import torch
 from mmengine.dist import broadcast, get_rank
@@ -60,46 +60,139 @@ def _torch_threads(num: Optional[int]):
         torch.set_num_threads(old)
 
 
+# feature_loader=dict(...): how the training set is embedded.
+FEATURE_LOADER_DEFAULTS = dict(
+    pipeline=None, batch_size=None, num_workers=None, feature_source=None)
+# clustering=dict(...): the per-class clustering and the class temperatures.
+# `delta` has no default (it is required).
+CLUSTERING_DEFAULTS = dict(
+    n_min=None,
+    algo='balanced_greedy',
+    init='kmeans++',
+    max_iters=50,
+    tol=1e-3,
+    seed=0,
+    temperature_mode='exp',
+    alpha=10.0,
+    clip_percentiles=None,
+    tau1=None,
+    fixed_tau2=None,
+    tail_tau2='dynamic',
+    num_threads=1)
+CLUSTERING_KEYS = ('delta', ) + tuple(CLUSTERING_DEFAULTS)
+
+# the flat arguments of the first version -> (group, key in the group)
+MOVED_ARGS = {
+    'delta': ('clustering', 'delta'),
+    'n_min': ('clustering', 'n_min'),
+    'cluster_algo': ('clustering', 'algo'),
+    'init': ('clustering', 'init'),
+    'max_iters': ('clustering', 'max_iters'),
+    'tol': ('clustering', 'tol'),
+    'seed': ('clustering', 'seed'),
+    'temperature_mode': ('clustering', 'temperature_mode'),
+    'alpha': ('clustering', 'alpha'),
+    'clip_percentiles': ('clustering', 'clip_percentiles'),
+    'tau1': ('clustering', 'tau1'),
+    'fixed_tau2': ('clustering', 'fixed_tau2'),
+    'tail_tau2': ('clustering', 'tail_tau2'),
+    'num_threads': ('clustering', 'num_threads'),
+    'feature_source': ('feature_loader', 'feature_source'),
+    'feat_pipeline': ('feature_loader', 'pipeline'),
+    'feat_batch_size': ('feature_loader', 'batch_size'),
+    'feat_num_workers': ('feature_loader', 'num_workers'),
+}
+
+
+def _group(name: str, value, defaults: dict, required=()) -> dict:
+    """``defaults`` updated with the dict ``value``; unknown or missing
+    keys are refused with the list of the group's keys."""
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise TypeError(f'SubclassClusteringHook: {name} must be a dict, got '
+                        f'{type(value).__name__}')
+    allowed = tuple(required) + tuple(defaults)
+    unknown = [k for k in value if k not in allowed]
+    if unknown:
+        raise TypeError(
+            f'SubclassClusteringHook: unknown key(s) {unknown} in {name}=dict'
+            f'(...); expected a subset of {list(allowed)}')
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise TypeError(f'SubclassClusteringHook: {name}=dict(...) needs '
+                        f'{missing}')
+    out = dict(defaults)
+    out.update(value)
+    return out
+
+
 @HOOKS.register_module()
 class SubclassClusteringHook(Hook):
     """Subclass clustering + class temperatures for SBCL.
+
+    The arguments are grouped as in mmselfsup's ``DeepClusterHook``
+    (``extract_dataloader=dict(...)``, ``clustering=dict(...)``): the
+    schedule is flat, how the features are extracted is ``feature_loader``,
+    the clustering and temperature parameters are ``clustering``. The flat
+    arguments of the first version (``delta=``, ``cluster_algo=``,
+    ``feat_batch_size=``, ...) are refused with the name of their new place.
+
+    Example::
+
+        dict(type='SubclassClusteringHook', start_epoch=10, interval=10,
+             clustering=dict(delta=10, algo='kmeans', init='random'),
+             feature_loader=dict(batch_size=128, feature_source='momentum'))
 
     Args:
         start_epoch (int): T0, the first clustering epoch (0-based; epochs
             before it are the warm-up). 10 on CIFAR, 200 on ImageNet-LT.
         interval (int): K, re-cluster every ``interval`` epochs after
             ``start_epoch``. 10 on CIFAR, 5 on ImageNet-LT.
-        delta (int): δ of the cluster-size rule. 10 CIFAR, 20 ImageNet-LT /
-            iNaturalist.
-        n_min (int, optional): Tail size; defaults to the smallest class.
-        cluster_algo (str): ``'balanced_greedy'`` (paper, default) or
-            ``'kmeans'`` (released code).
-        init (str): ``'kmeans++'`` or ``'random'``.
-        max_iters (int): Lloyd iterations. Defaults to 50.
-        tol (float): Convergence tolerance. Defaults to 1e-3.
-        seed (int): Seed of the clustering (rank 0). Defaults to 0.
-        feature_source (str, optional): ``'online'`` or ``'momentum'``;
-            defaults to the model's ``cluster_feat_source``.
-        feat_pipeline (list, optional): Pipeline of a separate dataset
-            built from ``train_dataloader.dataset`` for the features (e.g. a
-            deterministic test pipeline). Defaults to None: the training
-            dataset itself, first view (the released code).
-        feat_batch_size (int, optional): Defaults to the train batch size.
-        feat_num_workers (int, optional): Defaults to the train loader's.
-        temperature_mode (str): ``'exp'`` (paper Eq. 6, default),
-            ``'linear'`` (CIFAR code) or ``'fixed'`` (ImageNet code).
-        alpha (float): α of Eq. 5. Defaults to 10.
-        clip_percentiles (tuple, optional): e.g. ``(20, 80)`` (CIFAR code).
-        tau1 (float, optional): Defaults to the model's ``tau1``.
-        fixed_tau2 (float, optional): For ``temperature_mode='fixed'``.
-        tail_tau2 (str): ``'dynamic'`` (paper) or ``'tau1'`` (code).
+        clustering (dict): The per-class clustering and the class
+            temperatures (rank 0):
+
+            - ``delta`` (int, required): δ of the cluster-size rule. 10
+              CIFAR, 20 ImageNet-LT / iNaturalist.
+            - ``n_min`` (int, optional): Tail size; defaults to the smallest
+              class.
+            - ``algo`` (str): ``'balanced_greedy'`` (paper, default) or
+              ``'kmeans'`` (released code).
+            - ``init`` (str): ``'kmeans++'`` (default) or ``'random'``.
+            - ``max_iters`` (int): Lloyd iterations. Defaults to 50.
+            - ``tol`` (float): Convergence tolerance. Defaults to 1e-3.
+            - ``seed`` (int): Seed of the clustering. Defaults to 0.
+            - ``temperature_mode`` (str): ``'exp'`` (paper Eq. 6, default),
+              ``'linear'`` (CIFAR code) or ``'fixed'`` (ImageNet code).
+            - ``alpha`` (float): α of Eq. 5. Defaults to 10.
+            - ``clip_percentiles`` (tuple, optional): e.g. ``(20, 80)``
+              (CIFAR code).
+            - ``tau1`` (float, optional): Defaults to the model's ``tau1``.
+            - ``fixed_tau2`` (float, optional): For
+              ``temperature_mode='fixed'``.
+            - ``tail_tau2`` (str): ``'dynamic'`` (paper, default) or
+              ``'tau1'`` (code).
+            - ``num_threads`` (int, optional): torch threads during the
+              clustering (restored afterwards). Defaults to 1: the
+              clustering is a long chain of small ops, which gain little
+              from threads and slow down badly on a busy CPU
+              (tools/benchmark/benchmark_clustering.py). None leaves the
+              setting unchanged.
+        feature_loader (dict, optional): How the training set is embedded:
+
+            - ``pipeline`` (list, optional): Pipeline of a separate dataset
+              built from ``train_dataloader.dataset`` (e.g. a deterministic
+              test pipeline). Defaults to None: the training dataset
+              itself, first view (the released code).
+            - ``batch_size`` (int, optional): Defaults to the train batch
+              size.
+            - ``num_workers`` (int, optional): Defaults to the train
+              loader's.
+            - ``feature_source`` (str, optional): ``'online'`` or
+              ``'momentum'``; defaults to the model's
+              ``cluster_feat_source``.
         reset_optimizer (bool): Clear the optimizer state (momentum
             buffers) at ``start_epoch``. Defaults to False.
-        num_threads (int, optional): torch threads during the clustering
-            (restored afterwards). Defaults to 1: the clustering is a long
-            chain of small ops, which gain little from threads and slow
-            down badly on a busy CPU (tools/benchmark/
-            benchmark_clustering.py). None leaves the setting unchanged.
     """
 
     priority = 'NORMAL'
@@ -107,75 +200,67 @@ class SubclassClusteringHook(Hook):
     def __init__(self,
                  start_epoch: int,
                  interval: int,
-                 delta: int,
-                 n_min: Optional[int] = None,
-                 cluster_algo: str = 'balanced_greedy',
-                 init: str = 'kmeans++',
-                 max_iters: int = 50,
-                 tol: float = 1e-3,
-                 seed: int = 0,
-                 feature_source: Optional[str] = None,
-                 feat_pipeline: Optional[Sequence[dict]] = None,
-                 feat_batch_size: Optional[int] = None,
-                 feat_num_workers: Optional[int] = None,
-                 temperature_mode: str = 'exp',
-                 alpha: float = 10.0,
-                 clip_percentiles: Optional[Tuple[float, float]] = None,
-                 tau1: Optional[float] = None,
-                 fixed_tau2: Optional[float] = None,
-                 tail_tau2: str = 'dynamic',
+                 clustering: Optional[dict] = None,
+                 feature_loader: Optional[dict] = None,
                  reset_optimizer: bool = False,
-                 num_threads: Optional[int] = 1):
+                 **kwargs):
+        for key in kwargs:
+            if key in MOVED_ARGS:
+                group, new = MOVED_ARGS[key]
+                raise TypeError(f"SubclassClusteringHook: '{key}' moved to "
+                                f'{group}=dict({new}=...)')
+            raise TypeError(f'SubclassClusteringHook: unexpected argument '
+                            f'{key!r}; expected start_epoch, interval, '
+                            'clustering, feature_loader, reset_optimizer')
+        if clustering is None:
+            raise TypeError('SubclassClusteringHook: clustering=dict('
+                            'delta=...) is required')
+        clustering = _group('clustering', clustering, CLUSTERING_DEFAULTS,
+                            required=('delta', ))
+        feature_loader = _group('feature_loader', feature_loader,
+                                FEATURE_LOADER_DEFAULTS)
+        c, fl = clustering, feature_loader
         if int(start_epoch) < 0:
             raise ValueError(f'SubclassClusteringHook: start_epoch must be '
                              f'>= 0, got {start_epoch}')
         if int(interval) < 1:
             raise ValueError(f'SubclassClusteringHook: interval must be >= '
                              f'1, got {interval}')
-        if int(delta) < 1:
-            raise ValueError(f'SubclassClusteringHook: delta must be >= 1, '
-                             f'got {delta}')
-        if cluster_algo not in CLUSTER_ALGOS:
-            raise ValueError(f'SubclassClusteringHook: cluster_algo must be '
-                             f'one of {CLUSTER_ALGOS}, got {cluster_algo!r}')
-        if init not in INIT_METHODS:
-            raise ValueError(f'SubclassClusteringHook: init must be one of '
-                             f'{INIT_METHODS}, got {init!r}')
-        if temperature_mode not in TEMPERATURE_MODES:
+        if int(c['delta']) < 1:
+            raise ValueError(f'SubclassClusteringHook: clustering.delta must '
+                             f"be >= 1, got {c['delta']}")
+        if c['algo'] not in CLUSTER_ALGOS:
+            raise ValueError(f'SubclassClusteringHook: clustering.algo must '
+                             f"be one of {CLUSTER_ALGOS}, got {c['algo']!r}")
+        if c['init'] not in INIT_METHODS:
+            raise ValueError(f'SubclassClusteringHook: clustering.init must '
+                             f"be one of {INIT_METHODS}, got {c['init']!r}")
+        if c['temperature_mode'] not in TEMPERATURE_MODES:
             raise ValueError(
-                f'SubclassClusteringHook: temperature_mode must be one of '
-                f'{TEMPERATURE_MODES}, got {temperature_mode!r}')
-        if temperature_mode == 'fixed' and fixed_tau2 is None:
-            raise ValueError("SubclassClusteringHook: temperature_mode="
-                             "'fixed' needs fixed_tau2")
-        if tail_tau2 not in ('dynamic', 'tau1'):
-            raise ValueError("SubclassClusteringHook: tail_tau2 must be "
-                             f"'dynamic' or 'tau1', got {tail_tau2!r}")
-        if feature_source not in (None, 'online', 'momentum'):
-            raise ValueError("SubclassClusteringHook: feature_source must be "
-                             f"None, 'online' or 'momentum', got "
-                             f'{feature_source!r}')
+                'SubclassClusteringHook: clustering.temperature_mode must be '
+                f"one of {TEMPERATURE_MODES}, got {c['temperature_mode']!r}")
+        if c['temperature_mode'] == 'fixed' and c['fixed_tau2'] is None:
+            raise ValueError('SubclassClusteringHook: clustering.'
+                             "temperature_mode='fixed' needs clustering."
+                             'fixed_tau2')
+        if c['tail_tau2'] not in ('dynamic', 'tau1'):
+            raise ValueError('SubclassClusteringHook: clustering.tail_tau2 '
+                             f"must be 'dynamic' or 'tau1', got "
+                             f"{c['tail_tau2']!r}")
+        if fl['feature_source'] not in (None, 'online', 'momentum'):
+            raise ValueError('SubclassClusteringHook: feature_loader.'
+                             "feature_source must be None, 'online' or "
+                             f"'momentum', got {fl['feature_source']!r}")
+        c['delta'] = int(c['delta'])
+        c['max_iters'] = int(c['max_iters'])
+        c['tol'] = float(c['tol'])
+        c['seed'] = int(c['seed'])
+        c['alpha'] = float(c['alpha'])
         self.start_epoch = int(start_epoch)
         self.interval = int(interval)
-        self.delta = int(delta)
-        self.n_min = n_min
-        self.cluster_algo = cluster_algo
-        self.init = init
-        self.max_iters = int(max_iters)
-        self.tol = float(tol)
-        self.seed = int(seed)
-        self.feature_source = feature_source
-        self.feat_pipeline = feat_pipeline
-        self.feat_batch_size = feat_batch_size
-        self.feat_num_workers = feat_num_workers
-        self.temperature_mode = temperature_mode
-        self.alpha = float(alpha)
-        self.clip_percentiles = clip_percentiles
-        self.tau1 = tau1
-        self.fixed_tau2 = fixed_tau2
-        self.tail_tau2 = tail_tau2
+        self.clustering = c
+        self.feature_loader = fl
         self.reset_optimizer = reset_optimizer
-        self.num_threads = num_threads
         self._feat_loader = None
 
     # ------------------------------------------------------------------
@@ -225,16 +310,17 @@ class SubclassClusteringHook(Hook):
         if self._feat_loader is not None:
             return self._feat_loader
         train_loader = runner.train_dataloader
-        if self.feat_pipeline is None:
+        fl = self.feature_loader
+        if fl['pipeline'] is None:
             dataset = train_loader.dataset
         else:
             cfg = copy.deepcopy(runner.cfg.train_dataloader['dataset'])
             if 'pipeline' not in cfg:
                 raise ValueError(
-                    'SubclassClusteringHook: feat_pipeline needs a '
-                    'train_dataloader.dataset config with a top-level '
+                    'SubclassClusteringHook: feature_loader.pipeline needs '
+                    'a train_dataloader.dataset config with a top-level '
                     '`pipeline` key')
-            cfg['pipeline'] = list(self.feat_pipeline)
+            cfg['pipeline'] = list(fl['pipeline'])
             dataset = DATASETS.build(cfg)
             if len(dataset) != len(train_loader.dataset):
                 raise ValueError(
@@ -244,9 +330,9 @@ class SubclassClusteringHook(Hook):
         self._feat_loader = Runner.build_dataloader(
             dict(
                 dataset=dataset,
-                batch_size=self.feat_batch_size or train_loader.batch_size,
+                batch_size=fl['batch_size'] or train_loader.batch_size,
                 num_workers=train_loader.num_workers
-                if self.feat_num_workers is None else self.feat_num_workers,
+                if fl['num_workers'] is None else fl['num_workers'],
                 persistent_workers=False,
                 sampler=dict(
                     type='DefaultSampler', shuffle=False, round_up=False)))
@@ -265,7 +351,8 @@ class SubclassClusteringHook(Hook):
             for data in loader:
                 data = model.data_preprocessor(data, False)
                 z = model.extract_cluster_feat(data['inputs'],
-                                               self.feature_source)
+                                               self.feature_loader[
+                                                   'feature_source'])
                 samples = data['data_samples']
                 feats.append(z.float())
                 labels.append(model.get_gt_labels(samples).to(z.device))
@@ -306,30 +393,31 @@ class SubclassClusteringHook(Hook):
         tau2 = torch.zeros(num_classes)
         stats = ''
         if get_rank() == 0:
-            tau1 = float(self.tau1 if self.tau1 is not None else model.tau1)
-            with _torch_threads(self.num_threads):
+            c = self.clustering
+            tau1 = float(c['tau1'] if c['tau1'] is not None else model.tau1)
+            with _torch_threads(c['num_threads']):
                 res = cluster_subclasses(
                     feats,
                     labels,
                     num_classes,
-                    self.delta,
-                    algo=self.cluster_algo,
-                    init=self.init,
-                    max_iters=self.max_iters,
-                    tol=self.tol,
-                    seed=self.seed,
-                    n_min=self.n_min)
+                    c['delta'],
+                    algo=c['algo'],
+                    init=c['init'],
+                    max_iters=c['max_iters'],
+                    tol=c['tol'],
+                    seed=c['seed'],
+                    n_min=c['n_min'])
                 tau2 = class_temperature(
                     feats,
                     labels,
                     num_classes,
                     tau1,
-                    mode=self.temperature_mode,
-                    alpha=self.alpha,
-                    clip_percentiles=self.clip_percentiles,
-                    fixed_tau2=self.fixed_tau2,
+                    mode=c['temperature_mode'],
+                    alpha=c['alpha'],
+                    clip_percentiles=c['clip_percentiles'],
+                    fixed_tau2=c['fixed_tau2'],
                     num_subclasses=res.num_subclasses,
-                    tail_tau2=self.tail_tau2)
+                    tail_tau2=c['tail_tau2'])
             sub_by_idx[idx] = res.sub_labels
             m = res.num_subclasses.numpy()
             sizes = res.sizes[res.sizes > 0].float()

@@ -18,7 +18,7 @@ updated before the keys, as in ``MoCo.loss``).
 
 Stage 2 (a class-balanced linear classifier on the frozen backbone) is a
 plain ``ImageClassifier`` config that loads ``backbone.*`` from the stage-1
-checkpoint (``configs/kcl/*_linear-cb*.py``).
+checkpoint (``configs/kcl/benchmarks/*-linear-cb*.py``).
 """
 from typing import Dict, List, Optional
 

@@ -107,18 +107,82 @@ def _fake_runner(pipeline, epoch=0, optim_wrapper=None, model_cfg=None):
 
 
 def test_schedule_and_args():
-    hook = SubclassClusteringHook(start_epoch=10, interval=10, delta=10)
+    hook = SubclassClusteringHook(
+        start_epoch=10, interval=10, clustering=dict(delta=10))
     assert [e for e in range(45)
             if hook.is_cluster_epoch(e)] == [10, 20, 30, 40]
-    hook = SubclassClusteringHook(start_epoch=200, interval=5, delta=20)
+    hook = SubclassClusteringHook(
+        start_epoch=200, interval=5, clustering=dict(delta=20))
     assert [e for e in range(190, 212)
             if hook.is_cluster_epoch(e)] == [200, 205, 210]
     with pytest.raises(ValueError, match='interval'):
-        SubclassClusteringHook(start_epoch=1, interval=0, delta=10)
+        SubclassClusteringHook(
+            start_epoch=1, interval=0, clustering=dict(delta=10))
     with pytest.raises(ValueError, match='fixed_tau2'):
-        SubclassClusteringHook(1, 1, 10, temperature_mode='fixed')
-    with pytest.raises(ValueError, match='cluster_algo'):
-        SubclassClusteringHook(1, 1, 10, cluster_algo='dbscan')
+        SubclassClusteringHook(
+            1, 1, clustering=dict(delta=10, temperature_mode='fixed'))
+    with pytest.raises(ValueError, match='clustering.algo'):
+        SubclassClusteringHook(
+            1, 1, clustering=dict(delta=10, algo='dbscan'))
+    with pytest.raises(ValueError, match='feature_loader.feature_source'):
+        SubclassClusteringHook(
+            1, 1, clustering=dict(delta=10),
+            feature_loader=dict(feature_source='target'))
+
+
+def test_grouped_args_defaults():
+    hook = SubclassClusteringHook(
+        start_epoch=1,
+        interval=2,
+        clustering=dict(delta=5, algo='kmeans'),
+        feature_loader=dict(batch_size=16))
+    assert hook.clustering == dict(
+        delta=5, n_min=None, algo='kmeans', init='kmeans++', max_iters=50,
+        tol=1e-3, seed=0, temperature_mode='exp', alpha=10.0,
+        clip_percentiles=None, tau1=None, fixed_tau2=None,
+        tail_tau2='dynamic', num_threads=1)
+    assert hook.feature_loader == dict(
+        pipeline=None, batch_size=16, num_workers=None, feature_source=None)
+    assert hook.reset_optimizer is False
+
+
+@pytest.mark.parametrize('key,place', [
+    ('delta', 'clustering=dict(delta=...)'),
+    ('cluster_algo', 'clustering=dict(algo=...)'),
+    ('n_min', 'clustering=dict(n_min=...)'),
+    ('temperature_mode', 'clustering=dict(temperature_mode=...)'),
+    ('num_threads', 'clustering=dict(num_threads=...)'),
+    ('feature_source', 'feature_loader=dict(feature_source=...)'),
+    ('feat_pipeline', 'feature_loader=dict(pipeline=...)'),
+    ('feat_batch_size', 'feature_loader=dict(batch_size=...)'),
+    ('feat_num_workers', 'feature_loader=dict(num_workers=...)'),
+])
+def test_old_flat_args_name_their_new_place(key, place):
+    with pytest.raises(TypeError) as err:
+        SubclassClusteringHook(
+            start_epoch=1, interval=1, clustering=dict(delta=3),
+            **{key: 1})
+    assert str(err.value) == (
+        f"SubclassClusteringHook: '{key}' moved to {place}")
+
+
+def test_unknown_and_missing_keys_are_refused():
+    with pytest.raises(TypeError, match=r"unknown key\(s\) \['cluster_algo'\] "
+                       r'in clustering=dict'):
+        SubclassClusteringHook(
+            1, 1, clustering=dict(delta=3, cluster_algo='kmeans'))
+    with pytest.raises(TypeError, match=r"unknown key\(s\) \['shuffle'\] "
+                       r'in feature_loader=dict'):
+        SubclassClusteringHook(
+            1, 1, clustering=dict(delta=3), feature_loader=dict(shuffle=1))
+    with pytest.raises(TypeError, match=r"needs \['delta'\]"):
+        SubclassClusteringHook(1, 1, clustering=dict(algo='kmeans'))
+    with pytest.raises(TypeError, match='clustering=dict'):
+        SubclassClusteringHook(1, 1)
+    with pytest.raises(TypeError, match='clustering must be a dict'):
+        SubclassClusteringHook(1, 1, clustering=3)
+    with pytest.raises(TypeError, match="unexpected argument 'priority2'"):
+        SubclassClusteringHook(1, 1, clustering=dict(delta=3), priority2=1)
 
 
 @pytest.mark.parametrize('algo', ['balanced_greedy', 'kmeans'])
@@ -128,12 +192,13 @@ def test_hook_equals_direct_clustering(algo):
     hook = SubclassClusteringHook(
         start_epoch=0,
         interval=1,
-        delta=3,
-        cluster_algo=algo,
-        seed=7,
-        temperature_mode='linear',
-        clip_percentiles=(20, 80),
-        tail_tau2='tau1')
+        clustering=dict(
+            delta=3,
+            algo=algo,
+            seed=7,
+            temperature_mode='linear',
+            clip_percentiles=(20, 80),
+            tail_tau2='tau1'))
     hook.before_run(runner)
     assert model.subclass_labels.numel() == sum(COUNTS)
     model.train()
@@ -181,9 +246,7 @@ def test_moco_sbcl_clusters_momentum_features():
     hook = SubclassClusteringHook(
         start_epoch=0,
         interval=1,
-        delta=3,
-        temperature_mode='fixed',
-        fixed_tau2=0.12)
+        clustering=dict(delta=3, temperature_mode='fixed', fixed_tau2=0.12))
     hook.before_run(runner)
     feats, labels, idx = hook.extract(runner, model)
     model.eval()
@@ -215,7 +278,10 @@ def test_optimizer_reset_only_at_start_epoch():
         torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
     runner.optim_wrapper = optim
     hook = SubclassClusteringHook(
-        start_epoch=2, interval=2, delta=3, reset_optimizer=True)
+        start_epoch=2,
+        interval=2,
+        clustering=dict(delta=3),
+        reset_optimizer=True)
     hook.before_run(runner)
 
     def step():
@@ -257,7 +323,7 @@ def _runner(work_dir, max_epochs, resume_from=None):
                     type='SubclassClusteringHook',
                     start_epoch=1,
                     interval=2,
-                    delta=3)
+                    clustering=dict(delta=3))
             ],
             default_hooks=dict(
                 checkpoint=dict(type='CheckpointHook', interval=1),
@@ -311,7 +377,9 @@ def _cluster_on_ranks(rank, world_size):
     # a different seed on rank 1: if rank 1 clustered on its own it could
     # disagree; it must receive rank 0's result instead
     hook = SubclassClusteringHook(
-        start_epoch=0, interval=1, delta=3, init='random', seed=rank)
+        start_epoch=0,
+        interval=1,
+        clustering=dict(delta=3, init='random', seed=rank))
     hook.before_run(runner)
     feats, labels, idx = hook.extract(runner, runner.model)
     hook.before_train_epoch(runner)
@@ -334,3 +402,25 @@ def test_two_ranks_hold_the_same_subclasses():
     single = _cluster_on_ranks(0, 1)
     assert torch.equal(single['sub'], res[0]['sub'])
     torch.testing.assert_close(single['tau2'], res[0]['tau2'])
+
+
+def test_feature_loader_pipeline_batch_size_and_workers():
+    """feature_loader=dict(pipeline=..., batch_size=..., num_workers=...)
+    builds a separate, unshuffled dataset of the training set."""
+    runner = _fake_runner(TWO_VIEW)
+    runner.cfg = SimpleNamespace(train_dataloader=dict(
+        dataset=dict(type='ToySBCLDataset', pipeline=TWO_VIEW)))
+    hook = SubclassClusteringHook(
+        start_epoch=0,
+        interval=1,
+        clustering=dict(delta=3),
+        feature_loader=dict(pipeline=PLAIN, batch_size=7, num_workers=0))
+    hook.before_run(runner)
+    loader = hook._build_feat_loader(runner)
+    assert loader.batch_size == 7 and loader.num_workers == 0
+    assert loader.dataset is not runner.train_dataloader.dataset
+    feats, labels, idx = hook.extract(runner, runner.model)
+    assert idx.tolist() == list(range(sum(COUNTS)))
+    # the deterministic pipeline: embedding twice gives the same features
+    feats2, _, _ = hook.extract(runner, runner.model)
+    torch.testing.assert_close(feats, feats2)

@@ -11,8 +11,8 @@ from ltcls.registry import HOOKS, MODELS
 HYB = 'configs/hybrid'
 STAGE1 = f'{HYB}/two-stage-sc_resnet32_1xb512-alpha1-steplr-200e_' \
     'cifar100-lt-if100.py'
-STAGE2 = f'{HYB}/resnet32_two-stage-sc-pre_linear-cb-coslr-30e_' \
-    'cifar100-lt-if100.py'
+STAGE2 = f'{HYB}/benchmarks/resnet32_two-stage-sc-pre_1xb128-linear-cb-' \
+    'coslr-30e_cifar100-lt-if100.py'
 
 
 def test_stage1_alpha_is_one_every_epoch(repo_root):

@@ -13,7 +13,8 @@ from ltcls.registry import MODELS
 
 PACO = 'configs/paco'
 STAGE1 = f'{PACO}/supcon_two-stage_resnet50_4xb32-400e_imagenet-lt.py'
-STAGE2 = f'{PACO}/supcon_two-stage_resnet50_linear-4xb32-400e_imagenet-lt.py'
+STAGE2 = f'{PACO}/benchmarks/resnet50_supcon-two-stage-pre_4xb32-linear-' \
+    'coslr-400e_imagenet-lt.py'
 
 
 def test_stage1_is_supcon_without_centers(repo_root):

@@ -16,7 +16,7 @@
 # Example:
 #   tools/benchmarks/mmdetection/dist_train_c4.sh \
 #       configs/benchmarks/mmdetection/voc0712/faster-rcnn_r50-c4_ms-24k_voc0712.py \
-#       work_dirs/kcl_r50_in1k-lt/epoch_200.pth 8 --work-dir work_dirs/det
+#       work_dirs/kcl_resnet50_8xb32-coslr-200e_imagenet-lt/epoch_200.pth 8 --work-dir work_dirs/det
 set -e
 if [ $# -lt 3 ]; then
   echo "usage: $0 CFG PRETRAIN GPUS [tools/train.py arguments...]" >&2; exit 2

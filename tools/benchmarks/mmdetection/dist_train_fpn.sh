@@ -15,7 +15,7 @@
 # Example:
 #   tools/benchmarks/mmdetection/dist_train_fpn.sh \
 #       configs/benchmarks/mmdetection/coco/mask-rcnn_r50_fpn_ms-1x_coco.py \
-#       work_dirs/kcl_r50_in1k-lt/epoch_200.pth 8 --work-dir work_dirs/det
+#       work_dirs/kcl_resnet50_8xb32-coslr-200e_imagenet-lt/epoch_200.pth 8 --work-dir work_dirs/det
 set -e
 if [ $# -lt 3 ]; then
   echo "usage: $0 CFG PRETRAIN GPUS [tools/train.py arguments...]" >&2; exit 2

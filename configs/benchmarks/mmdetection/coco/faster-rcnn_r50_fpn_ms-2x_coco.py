@@ -3,7 +3,7 @@
 #
 #   tools/benchmarks/mmdetection/dist_train_fpn.sh \
 #       configs/benchmarks/mmdetection/coco/faster-rcnn_r50_fpn_ms-2x_coco.py \
-#       work_dirs/kcl_r50_in1k-lt/epoch_200.pth 8
+#       work_dirs/kcl_resnet50_8xb32-coslr-200e_imagenet-lt/epoch_200.pth 8
 _base_ = './faster-rcnn_r50_fpn_ms-1x_coco.py'
 
 max_epochs = 24

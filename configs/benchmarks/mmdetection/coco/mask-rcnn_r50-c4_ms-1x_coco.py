@@ -8,7 +8,7 @@
 #
 #   tools/benchmarks/mmdetection/dist_train_c4.sh \
 #       configs/benchmarks/mmdetection/coco/mask-rcnn_r50-c4_ms-1x_coco.py \
-#       work_dirs/kcl_r50_in1k-lt/epoch_200.pth 8
+#       work_dirs/kcl_resnet50_8xb32-coslr-200e_imagenet-lt/epoch_200.pth 8
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py'
 
 custom_imports = dict(

@@ -9,7 +9,7 @@
 # the RoI head):
 #   tools/benchmarks/mmdetection/dist_train_c4.sh \
 #       configs/benchmarks/mmdetection/voc0712/faster-rcnn_r50-c4_ms-24k_voc0712.py \
-#       work_dirs/kcl_r50_in1k-lt/epoch_200.pth 8
+#       work_dirs/kcl_resnet50_8xb32-coslr-200e_imagenet-lt/epoch_200.pth 8
 _base_ = 'mmdet::pascal_voc/faster-rcnn_r50-caffe-c4_ms-18k_voc0712.py'
 
 custom_imports = dict(

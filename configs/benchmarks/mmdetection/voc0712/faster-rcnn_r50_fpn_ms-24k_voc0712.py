@@ -8,7 +8,7 @@
 #
 #   tools/benchmarks/mmdetection/dist_train_fpn.sh \
 #       configs/benchmarks/mmdetection/voc0712/faster-rcnn_r50_fpn_ms-24k_voc0712.py \
-#       work_dirs/kcl_r50_in1k-lt/epoch_200.pth 8
+#       work_dirs/kcl_resnet50_8xb32-coslr-200e_imagenet-lt/epoch_200.pth 8
 _base_ = 'mmdet::pascal_voc/faster-rcnn_r50_fpn_1x_voc0712.py'
 
 custom_imports = dict(
