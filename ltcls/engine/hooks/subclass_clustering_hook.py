@@ -98,7 +98,7 @@ class SubclassClusteringHook(Hook):
         num_threads (int, optional): torch threads during the clustering
             (restored afterwards). Defaults to 1: the clustering is a long
             chain of small ops, which gain little from threads and slow
-            down badly on a busy CPU (tools/benchmark/
+            down badly on a busy CPU (tools/analysis_tools/
             benchmark_clustering.py). None leaves the setting unchanged.
     """
 

@@ -33,7 +33,7 @@ process so that freed buffers leave the RSS).
 Example (CPU-sized ImageNet-LT shapes; one thread and the CPU clock give
 stable ratios on a shared host)::
 
-    OMP_NUM_THREADS=1 python tools/benchmark/benchmark_step.py \\
+    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_step.py \\
         --depth 50 --img-size 112 --batch 8 --num-classes 1000 \\
         --paco-queue 8192 --rescom-q 8 --repeat 3
 """

@@ -26,8 +26,8 @@ Adding a loss: write ``make_inputs(batch, queue_len, seed) -> dict``, an
 
 Example (CPU-friendly defaults)::
 
-    OMP_NUM_THREADS=2 python tools/benchmark/benchmark_losses.py
-    python tools/benchmark/benchmark_losses.py --losses kcl --batches 32 \\
+    OMP_NUM_THREADS=2 python tools/analysis_tools/benchmark_losses.py
+    python tools/analysis_tools/benchmark_losses.py --losses kcl --batches 32 \\
         --queues 65536 --repeat 3
 """
 import argparse
@@ -158,7 +158,7 @@ ENTRIES = {
 # PSC has no queue: its negatives are the C - 1 other class prototypes, so K
 # is ignored and C is iNaturalist 2018's 8,142 classes (the paper's largest
 # prototype bank, spec_hybrid.md section 2.7); 2B anchors (two views).
-# tools/benchmark/benchmark_hybrid.py also covers the CIFAR-LT shapes.
+# tools/analysis_tools/benchmark_hybrid.py also covers the CIFAR-LT shapes.
 PSC_CLASSES = 8142
 
 
