@@ -22,7 +22,8 @@ allocator statistics); it includes the autograd graph and the gradients.
 
 Example::
 
-    OMP_NUM_THREADS=2 python tools/analysis_tools/benchmark_hybrid.py --threads 2
+    OMP_NUM_THREADS=2 python tools/analysis_tools/benchmark_hybrid.py \\
+        --threads 2
 """
 import argparse
 import multiprocessing as mp
