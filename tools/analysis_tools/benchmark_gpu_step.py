@@ -12,8 +12,8 @@ Two parts (run by ``tools/analysis_tools/gpu_check.sh``):
 2. ``steps``: ``--steps`` training steps (forward of ``model.loss``,
    backward, SGD step, under AMP) of each method on ResNet-``--depth`` at
    ``--size`` px, batch ``--batch``, random images with long-tailed labels
-   (``tools/benchmark/benchmark_step.py``'s models and step). Reported: the
-   median step time over the steps after ``--warmup``, images/s (batch
+   (``tools/analysis_tools/benchmark_step.py``'s models and step). Reported:
+   the median step time over the steps after ``--warmup``, images/s (batch
    samples per second; a two-view method still counts a sample once),
    peak device memory (``torch.cuda.max_memory_allocated``; n/a on CPU),
    the ratio to the CE step, the loss + queue + mining share (the method's
@@ -44,8 +44,7 @@ import time
 
 import torch
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..',
-                            'benchmark'))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import benchmark_step as bs  # noqa: E402  (make_step, _best, CLOCKS)
 
 METHODS = ('ce', 'paco', 'rescom', 'sbcl', 'hybrid-sc')

@@ -176,7 +176,7 @@ class SubclassClusteringHook(Hook):
               clustering (restored afterwards). Defaults to 1: the
               clustering is a long chain of small ops, which gain little
               from threads and slow down badly on a busy CPU
-              (tools/benchmark/benchmark_clustering.py). None leaves the
+              (tools/analysis_tools/benchmark_clustering.py). None leaves the
               setting unchanged.
         feature_loader (dict, optional): How the training set is embedded:
 

@@ -61,41 +61,87 @@ def multi_positive_nce(
     if pos_weight.shape != logits.shape:
         raise ValueError(f'pos_weight {tuple(pos_weight.shape)} must match '
                          f'logits {tuple(logits.shape)}')
+    if valid_mask is not None and valid_mask.shape not in (logits.shape[1:],
+                                                           logits.shape):
+        raise ValueError(f'valid_mask {tuple(valid_mask.shape)} must be '
+                         f'(M,) or match logits {tuple(logits.shape)}')
     compute_dtype = logits.dtype if logits.dtype == torch.float64 else \
         torch.float32
-    pos_weight_is_float = pos_weight.dtype.is_floating_point
     logits = logits.to(compute_dtype)
-    pos_weight = pos_weight.to(compute_dtype)
+    # Few full-size (N, M) temporaries (each fresh one costs page faults on
+    # a CPU): a (M,) valid_mask broadcasts instead of being expanded, a bool
+    # pos_weight stays bool (its row sum is an exact count), and nothing is
+    # read back from the device (``check_weights`` aside).
     if valid_mask is not None:
         valid_mask = valid_mask.to(torch.bool)
-        if valid_mask.dim() == 1:
-            valid_mask = valid_mask.unsqueeze(0).expand_as(logits)
-        elif valid_mask.shape != logits.shape:
-            raise ValueError(f'valid_mask {tuple(valid_mask.shape)} must be '
-                             f'(M,) or match logits {tuple(logits.shape)}')
-        pos_weight = pos_weight * valid_mask
-        masked = logits.masked_fill(~valid_mask, float('-inf'))
+        masked = torch.where(valid_mask, logits, float('-inf'))
     else:
         masked = logits
-    if check_weights and pos_weight_is_float and (pos_weight < 0).any():
-        raise ValueError('pos_weight must be non-negative')
-    lse = torch.logsumexp(masked, dim=1, keepdim=True)  # (N, 1)
-    w_sum = pos_weight.sum(dim=1)
+    if pos_weight.dtype == torch.bool:
+        pos = pos_weight if valid_mask is None else pos_weight & valid_mask
+        w_sum = pos.sum(dim=1).to(compute_dtype)
+        # s_ij only where j is a positive (a caller may pass -inf logits
+        # elsewhere); the sum of 1 * s_ij as before
+        ws = torch.where(pos, logits, 0.0).sum(dim=1)
+    else:
+        weight = pos_weight.to(compute_dtype)
+        if valid_mask is not None:
+            weight = torch.where(valid_mask, weight, 0.0)
+        # (weights on invalid columns are ignored, their sign too)
+        if check_weights and (weight < 0).any():
+            raise ValueError('pos_weight must be non-negative')
+        w_sum = weight.sum(dim=1)
+        # 0 * -inf would be NaN: w_ij s_ij only where w_ij != 0
+        ws = torch.where(weight != 0, weight * logits, 0.0).sum(dim=1)
+    # w_sum > 0 implies a valid column (weights on invalid ones are zeroed)
+    return nce_from_sums(torch.logsumexp(masked, dim=1), w_sum, ws)
+
+
+def nce_from_sums(lse: torch.Tensor, w_sum: torch.Tensor,
+                  ws: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The loss of :func:`multi_positive_nce` from its three row sums.
+
+    ``l_i = sum_j w_ij (lse_i - s_ij) / sum_j w_ij = (W_i lse_i - S_i) /
+    W_i``: callers that get the sums without the (N, M) weight matrix (e.g.
+    positives by label equality summed per class, :mod:`memory_sums`) use
+    the same numerics.
+
+    Args:
+        lse (Tensor): (N,) log-sum-exp over the valid columns (``-inf`` for
+            a row without any).
+        w_sum (Tensor): (N,) ``W_i = sum_j w_ij`` over the valid columns.
+        ws (Tensor): (N,) ``S_i = sum_j w_ij s_ij``.
+
+    Returns:
+        tuple(Tensor, Tensor): ``loss`` (N,), 0 where ``W_i = 0``, and
+        ``has_pos`` (N,) bool (``W_i > 0``).
+    """
     has_pos = w_sum > 0
-    if valid_mask is not None:
-        has_pos = has_pos & valid_mask.any(dim=1)
     # a row without any valid column has lse = -inf (its loss is 0 below);
     # NaN / +inf stay, so that a non-finite input gives a non-finite loss
     lse = lse.masked_fill(lse == float('-inf'), 0.0)
     # sum_j w_ij (s_ij - lse_i) = w_sum_i lse_i - (w s)_i: no (N, M)
-    # log-prob temporary (the memory of a 65,536-key queue). s_ij is read
-    # only where w_ij != 0 (a caller may pass -inf logits elsewhere, and
-    # 0 * -inf would be NaN); no data-dependent branch, so no host sync.
-    ws = pos_weight * logits.masked_fill(pos_weight == 0, 0.0)
-    num = w_sum * lse.squeeze(1) - ws.sum(dim=1)
+    # log-prob temporary (the memory of a 65,536-key queue); no
+    # data-dependent branch, so no host sync.
+    num = w_sum * lse - ws
     loss = torch.where(has_pos, num / w_sum.clamp_min(1e-12),
                        torch.zeros_like(num))
     return loss, has_pos
+
+
+def masked_logsumexp(logits: torch.Tensor,
+                     valid: torch.Tensor) -> torch.Tensor:
+    """(N,) log-sum-exp over the valid columns of each row; ``-inf`` for a
+    row without any, with a zero (not NaN) gradient there.
+
+    Args:
+        logits (Tensor): (N, M).
+        valid (Tensor): (N, M) bool.
+    """
+    any_valid = valid.any(dim=1)
+    keep = valid | ~any_valid.unsqueeze(1)
+    lse = torch.logsumexp(torch.where(keep, logits, float('-inf')), dim=1)
+    return torch.where(any_valid, lse, float('-inf'))
 
 
 def reduce_anchor_loss(loss: torch.Tensor,

@@ -57,8 +57,10 @@ from ltcls.models.utils.effective_num import effective_num_weights
 from ltcls.models.utils.gather import concat_all_gather
 from ltcls.registry import MODELS
 from .class_prior import ClassCountsMixin, CountsType, offset_cross_entropy
-from .contrast_blocks import compute_dtype_of, sample_bank
-from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
+from .contrast_blocks import compute_dtype_of, in_batch_block
+from .memory_sums import memory_block_sums
+from .multi_positive_nce import (masked_logsumexp, nce_from_sums,
+                                 reduce_anchor_loss)
 from .utils import check_int, check_number
 
 __all__ = [
@@ -88,6 +90,7 @@ def multitask_supcon_per_anchor(
     gather_bank: bool = False,
     group_size: Optional[int] = None,
     num_samples: Optional[int] = None,
+    num_classes: Optional[int] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Per-anchor SupCon over PaCo's bank (no centers), optionally with the
     log prior of each column's label added to its logit.
@@ -106,6 +109,9 @@ def multitask_supcon_per_anchor(
         gather_bank (bool): In-batch block over all ranks. Default False.
         group_size (int, optional): Per-GPU bank emulation (local only).
         num_samples (int, optional): Local samples N (rows view-major).
+        num_classes (int, optional): C > every anchor label, the size of
+            the queue's per-class key sums; defaults to ``len(log_prior)``,
+            else the anchors' largest label + 1 (a host read).
 
     Returns:
         tuple(Tensor, Tensor): loss (A,) float32 (float64 for float64
@@ -121,29 +127,50 @@ def multitask_supcon_per_anchor(
         raise ValueError('queue_keys and queue_labels must be given together')
     check_number(None, 'temperature', temperature)
     dtype = compute_dtype_of(anchors)
-    logits, pos, valid = sample_bank(anchors, labels, temperature, keys,
-                                     key_labels, queue_keys, queue_labels,
-                                     gather_bank, group_size, num_samples)
+    logits, pos, valid = in_batch_block(anchors, labels, temperature, keys,
+                                        key_labels, gather_bank, group_size,
+                                        num_samples)
+    n_cls = num_classes
     if log_prior is not None:
         # column labels in in_batch_block's order: [anchors; keys], each
         # gathered over the ranks with gather_bank
         col = [labels] if key_labels is None else [labels, key_labels]
         if gather_bank:
             col = [concat_all_gather(c.to(anchors.device)) for c in col]
+        col = [c.to(anchors.device) for c in col]
         if queue_labels is not None:
-            col.append(queue_labels)
-        col = torch.cat([c.to(anchors.device) for c in col])
+            col.append(queue_labels.to(anchors.device))
+        col = torch.cat(col)
         n_cls = log_prior.numel()
         if log_prior.dim() != 1 or int(col.max()) >= n_cls:
             raise ValueError(f'log_prior ({tuple(log_prior.shape)}) must be '
                              f'(n,) with n > every label ({int(col.max())})')
-        # empty slots (-1) are masked out anyway; clamp only for indexing
-        adjust = log_prior.to(
-            device=anchors.device, dtype=dtype)[col.clamp_min(0)]
-        logits = logits + adjust.view(1, -1)
-    # 0/1 weights: the negative-weight check (a host sync) is not needed
-    return multi_positive_nce(logits, pos.to(dtype), valid,
-                              check_weights=False)
+        log_prior = log_prior.to(device=anchors.device, dtype=dtype)
+        # in-batch columns (no empty slot there)
+        logits = logits + log_prior[col[:logits.shape[1]]].view(1, -1)
+    if queue_keys is not None and n_cls is None:
+        # the per-class sums need C: the anchors' largest label (one read)
+        n_cls = int(labels.max()) + 1 if labels.numel() else 1
+    # SupCon's 0/1 weights as row sums (nce_from_sums): the in-batch block
+    # by its mask, the queue block by per-class key sums (memory_sums)
+    w_sum = pos.sum(1).to(dtype)
+    ws = torch.where(pos, logits, 0.0).sum(1)
+    lses = [masked_logsumexp(logits, valid)]
+    if queue_keys is not None:
+        lse_q, w_q, ws_q = memory_block_sums(
+            anchors,
+            labels,
+            queue_keys,
+            queue_labels,
+            temperature,
+            n_cls,
+            label_bias=log_prior)
+        lses.append(lse_q)
+        w_sum = w_sum + w_q
+        ws = ws + ws_q
+    lse = lses[0] if len(lses) == 1 else torch.logsumexp(
+        torch.stack(lses, dim=1), dim=1)
+    return nce_from_sums(lse, w_sum, ws)
 
 
 def multitask_contrastive_loss(
@@ -215,7 +242,7 @@ def multitask_contrastive_loss(
                                                queue_labels, temperature,
                                                contrastive_log_prior,
                                                gather_bank, group_size,
-                                               num_samples)
+                                               num_samples, n_cls)
     weight = None
     if class_weight is not None:
         weight = class_weight.to(device=con.device, dtype=con.dtype)[labels]

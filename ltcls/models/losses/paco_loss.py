@@ -32,10 +32,14 @@ bank ``F = [in-batch embeddings; queue]``::
   ``[z_1; z_2]`` with gradients; center targets may be label-smoothed
   (``label_smoothing``: ``s / (n - 1)`` off the true class, ``1 - s`` on it).
 
-``gamma`` scales the sample terms of the denominator only. It is applied as
-``+ log gamma`` on the sample logits inside :func:`multi_positive_nce` and
-the numerator is corrected by the constant ``log gamma * W_s / W`` (W_s the
-sample positive weights, W all positive weights), which is exact.
+``gamma`` scales the sample terms of the denominator only: ``+ log gamma``
+on the log-sum-exp of the sample blocks.
+
+The loss is computed from row sums (:func:`nce_from_sums`): the center
+block's from ``u_y`` and ``sum_k u_k``, the queue block's from per-class key
+sums (:func:`~ltcls.models.losses.memory_sums.memory_block_sums`: positives
+by label equality, ``z_i . K_{y_i}``), so no (A, n + M) concatenation,
+one-hot or positive-weight matrix is built.
 
 Reduction: mean over the anchors of the whole global batch
 (:func:`reduce_anchor_loss`, each anchor has its center as positive), so a
@@ -49,8 +53,10 @@ from torch import nn
 
 from ltcls.registry import MODELS
 from .class_prior import ClassCountsMixin, CountsType
-from .contrast_blocks import compute_dtype_of, sample_bank
-from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
+from .contrast_blocks import compute_dtype_of, in_batch_block
+from .memory_sums import memory_block_sums
+from .multi_positive_nce import (masked_logsumexp, nce_from_sums,
+                                 reduce_anchor_loss)
 from .utils import check_number
 
 __all__ = ['paco_loss_per_anchor', 'paco_loss', 'PaCoLoss']
@@ -126,7 +132,8 @@ def paco_loss_per_anchor(
                          f'{alpha} and {center_weight}')
     dtype = compute_dtype_of(anchors)
 
-    # centers: beta * (smoothed) one-hot positives, always valid
+    # centers: beta * (smoothed) one-hot positives, always valid. Their
+    # row sums come from u_y and sum_k u_k (no (A, n) one-hot weights).
     u = center_logits.to(dtype)
     if log_prior is not None:
         if log_prior.shape != (n_cls, ):
@@ -134,35 +141,41 @@ def paco_loss_per_anchor(
                              f'{tuple(log_prior.shape)}')
         u = u + log_prior.to(device=u.device, dtype=dtype)
     u = u / center_temperature
-    onehot = torch.zeros_like(u)
-    onehot[torch.arange(u.shape[0], device=u.device), labels] = 1.0
-    if label_smoothing > 0:
-        s = float(label_smoothing)
-        onehot = onehot * (1 - s) + (1 - onehot) * (s / max(n_cls - 1, 1))
-    w_c = center_weight * onehot
+    u_y = u.gather(1, labels.view(-1, 1).to(u.device)).squeeze(1)
+    s = float(label_smoothing)
+    if s > 0:
+        off = s / max(n_cls - 1, 1)
+        ws_c = (1 - s) * u_y + off * (u.sum(1) - u_y)
+        w_c = (1 - s) + off * (n_cls - 1)
+    else:
+        ws_c, w_c = u_y, 1.0
+    w_sum = center_weight * w_c + torch.zeros_like(u_y)
+    ws = center_weight * ws_c
 
-    v, pos, valid = sample_bank(anchors, labels, temperature, keys,
-                                key_labels, queue_keys, queue_labels,
-                                gather_bank, group_size, num_samples)
+    # samples: alpha * [same label] over the in-batch block and the queue;
+    # gamma scales the sample terms of the denominator: + log gamma on
+    # their logits in the log-sum-exp only (the numerator keeps v_ij)
     log_gamma = math.log(denominator_weight)
-    if log_gamma != 0.0:
-        v = v + log_gamma
-    w_s = alpha * pos.to(dtype)
-
-    logits = torch.cat([u, v], dim=1)
-    pos_weight = torch.cat([w_c, w_s], dim=1)
-    valid_all = torch.cat([torch.ones_like(u, dtype=torch.bool), valid], 1)
-    # the weights are >= 0 by construction (checked scalars times masks),
-    # so multi_positive_nce's tensor check (a host sync) is skipped
-    loss, has_pos = multi_positive_nce(
-        logits, pos_weight, valid_all, check_weights=False)
-    if log_gamma != 0.0:
-        w_sum = pos_weight.sum(1)
-        loss = loss + torch.where(
-            has_pos,
-            log_gamma * w_s.sum(1) / w_sum.clamp_min(1e-12),
-            torch.zeros_like(loss)).to(loss.dtype)
-    return loss, has_pos
+    v, pos, valid = in_batch_block(anchors, labels, temperature, keys,
+                                   key_labels, gather_bank, group_size,
+                                   num_samples)
+    w_sum = w_sum + alpha * pos.sum(1).to(dtype)
+    ws = ws + alpha * torch.where(pos, v, 0.0).sum(1)
+    lses = [torch.logsumexp(u, dim=1), masked_logsumexp(v, valid) + log_gamma]
+    if queue_keys is not None:
+        lse_q, w_q, ws_q = memory_block_sums(
+            anchors,
+            labels,
+            queue_keys,
+            queue_labels,
+            temperature,
+            n_cls,
+            shift=log_gamma)
+        lses.append(lse_q)
+        w_sum = w_sum + alpha * w_q
+        ws = ws + alpha * ws_q
+    lse = torch.logsumexp(torch.stack(lses, dim=1), dim=1)
+    return nce_from_sums(lse, w_sum, ws)
 
 
 def paco_loss(center_logits: torch.Tensor,

@@ -27,7 +27,8 @@ positives | Q_n mined negatives]`` (logits ``z_a . z_j / t``)::
     L_con = (1 / #anchors) sum_a w_{y_a} l_a
 
 ``m_aj`` = same label (in-batch), 1 (mined positives), 0 (mined
-negatives). Mining (:func:`~ltcls.models.losses.mine_hard_pairs`) keeps the
+negatives). Mining
+(:func:`~ltcls.models.losses.hard_pair_mining.mine_hard_pairs`) keeps the
 ``num_pos`` least similar own-class queue keys and the ``num_neg`` most
 similar other-class keys; selection is not differentiated and the queue is
 detached. Empty queue slots (label -1, ``init='empty'`` queues) are never
@@ -49,6 +50,7 @@ from .autocast import autocast_off
 from .class_prior import ClassCountsMixin, CountsType
 from .hard_pair_mining import mine_hard_pairs
 from .contrast_blocks import compute_dtype_of, in_batch_block
+from .hard_pair_mining import mine_hard_pairs
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
 from .utils import check_choice, check_int, check_number
 

@@ -159,3 +159,15 @@ def test_minus_inf_logits_without_weight():
     assert torch.isfinite(loss).all()
     loss.sum().backward()
     assert torch.isfinite(x.grad).all()
+
+
+def test_masked_logsumexp_rows_without_valid_column():
+    from ltcls.models.losses.multi_positive_nce import masked_logsumexp
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    valid = torch.tensor([[True, False, True, True], [False] * 4,
+                          [True] * 4])
+    lse = masked_logsumexp(x, valid)
+    ref = torch.logsumexp(x.detach().masked_fill(~valid, float('-inf')), 1)
+    assert torch.equal(lse.detach(), ref)
+    lse[[0, 2]].sum().backward()
+    assert torch.isfinite(x.grad).all() and not x.grad[1].any()

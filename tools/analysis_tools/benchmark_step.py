@@ -1,26 +1,31 @@
 # Copyright (c) ltcls contributors. All rights reserved.
-"""One training step of PaCo / ResCom against a CE step, same backbone and
+"""One training step of every method against a CE step, same backbone and
 batch, measured in the same run.
 
-For every method the script builds the model (ltcls configs' structure:
-backbone -> GAP -> linear head; PaCo / ResCom add the 2-layer BN MLP, the
-queue and, for PaCo, the momentum encoder), an SGD optimizer, and times a
-full training step (forward of ``model.loss``, backward, ``optimizer.step``)
-on random images with ImageNet-LT-like labels (best of ``--repeat`` after a
+Methods: ``ce``, ``bs`` (Balanced Softmax), ``kcl``, ``fcl``, ``sbcl``
+(in-batch), ``sbcl-moco`` (MoCo / queue path), ``hybrid-sc``,
+``hybrid-psc``, ``rescom``, ``paco``, ``gpaco``. For every method the script
+builds the model (ltcls configs' structure: backbone -> GAP -> linear head;
+the contrastive methods add their projector, queue and, for KCL / FCL /
+SBCL-MoCo / PaCo, the momentum encoder), an SGD optimizer, and times a full
+training step (forward of ``model.loss``, backward, ``optimizer.step``) on
+random images with ImageNet-LT-like labels (best of ``--repeat`` after a
 warm-up step). It also times the method-specific parts on their own:
 
-* PaCo ``key encoder``: EMA update + momentum-encoder forward of the key
-  view (no grad), the "extra key-encoder forward" of the issue;
-* ``loss+queue``: the contrastive loss (PaCo: centers + in-batch bank +
-  queue; ResCom: SiamBS + hard-pair mining + class-balanced SPM) forward
-  and backward on leaf features of the real shapes, plus the enqueue (and
-  the queue clone the algorithms make) -- what the loss, queue and mining
-  themselves cost.
+* ``key encoder``: EMA update + momentum-encoder forward of the key view
+  (no grad), the extra key-encoder forward of the MoCo-style methods;
+* ``loss+queue``: the contrastive loss (PaCo / GPaCo: centers + in-batch
+  bank + queue; ResCom: SiamBS + hard-pair mining + class-balanced SPM;
+  KCL / FCL / SBCL-MoCo: the 1 + K logits of the queue; SBCL, Hybrid: the
+  in-batch / prototype loss) forward and backward on leaf features of the
+  real shapes, plus the enqueue (and the queue clone the algorithms make)
+  -- what the loss, queue and mining themselves cost.
 
 Ratios are against the CE step of the same run. The expected ratios from
-FLOPs are ~1.33 for PaCo (an extra forward of the encoder, no backward:
-spec_paco.md §2.8) and ~2 for ResCom (both views forward and backward,
-spec_rescom.md §2.9); the loss/queue/mining share should be a few percent.
+FLOPs are ~1.33 for the momentum-encoder methods (an extra forward of the
+encoder, no backward: spec_paco.md §2.8) and ~2 for the two-view methods
+trained end to end (ResCom, SBCL, GPaCo; Hybrid: 3 batches, spec_rescom.md
+§2.9); the loss/queue/mining share should be a few percent.
 
 Peak memory: measured in a second fresh process per method (timings in
 the first); ``peak MB`` is the process peak RSS (VmHWM) during one step
@@ -30,24 +35,28 @@ step minus the RSS right before it, i.e. activations and gradients (CPU has
 no allocator statistics; glibc's mmap threshold is fixed at 64 kB in that
 process so that freed buffers leave the RSS).
 
-Example (CPU-sized ImageNet-LT shapes; one thread and the CPU clock give
-stable ratios on a shared host)::
+Example (the defaults: CPU-sized, ResNet-18 at 64 px, batch 16, ImageNet-LT
+queues; one thread and the CPU clock give stable ratios on a shared host)::
 
-    OMP_NUM_THREADS=1 python tools/benchmark/benchmark_step.py \\
-        --depth 50 --img-size 112 --batch 8 --num-classes 1000 \\
-        --paco-queue 8192 --rescom-q 8 --repeat 3
+    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_step.py \\
+        --repeat 3 --rounds 2
+    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark_step.py \\
+        --depth 50 --img-size 112 --batch 8 --methods paco rescom
 """
 import argparse
 import multiprocessing as mp
 import os
+import queue
 import time
 
 import torch
 
-METHODS = ('ce', 'paco', 'rescom')
-# also built by _model_cfg / make_step (tools/analysis_tools/
-# benchmark_gpu_step.py times them on an accelerator)
+METHODS = ('ce', 'bs', 'kcl', 'fcl', 'sbcl', 'sbcl-moco', 'hybrid-sc',
+           'hybrid-psc', 'rescom', 'paco', 'gpaco')
+# kept for tools/analysis_tools/benchmark_gpu_step.py (a subset of METHODS)
 EXTRA_METHODS = ('sbcl', 'hybrid-sc')
+#: methods with a momentum (key) encoder
+MOMENTUM = ('kcl', 'fcl', 'sbcl-moco', 'paco')
 
 
 def _cuda_clock():
@@ -64,12 +73,17 @@ def parse_args(argv=None):
     p.add_argument(
         '--methods', nargs='+', default=list(METHODS), choices=METHODS)
     p.add_argument(
-        '--depth', type=int, default=50, help='mmpretrain ResNet depth')
-    p.add_argument('--img-size', type=int, default=112)
-    p.add_argument('--batch', type=int, default=8, help='per-GPU batch')
+        '--depth', type=int, default=18, help='mmpretrain ResNet depth')
+    p.add_argument('--img-size', type=int, default=64)
+    p.add_argument('--batch', type=int, default=16, help='per-GPU batch')
     p.add_argument('--num-classes', type=int, default=1000)
     p.add_argument('--feat-dim', type=int, default=128)
     p.add_argument('--paco-queue', type=int, default=8192)
+    p.add_argument(
+        '--moco-queue',
+        type=int,
+        default=65536,
+        help='KCL / FCL / SBCL-MoCo queue length')
     p.add_argument(
         '--rescom-q', type=int, default=8, help='ResCom keys per class')
     p.add_argument(
@@ -127,12 +141,42 @@ def _model_cfg(method, args):
         style='pytorch')
     head = dict(
         type='LinearClsHead', num_classes=args.num_classes, in_channels=d)
-    if method == 'ce':
+    if method in ('ce', 'bs'):
+        if method == 'bs':
+            head = dict(head, loss=dict(type='ltcls.BalancedSoftmaxLoss'))
         return dict(
             type='ImageClassifier',
             backbone=backbone,
             neck=dict(type='GlobalAveragePooling'),
             head=head)
+    if method in ('kcl', 'fcl'):  # MoCo v1: one linear projection
+        return dict(
+            type='KCL',
+            backbone=backbone,
+            neck=dict(type='GlobalAveragePooling'),
+            projector=dict(
+                type='ProjectionMLP',
+                in_channels=d,
+                out_channels=args.feat_dim,
+                num_layers=1),
+            queue_len=args.moco_queue,
+            feat_dim=args.feat_dim,
+            pos_k=6 if method == 'kcl' else None)
+    if method == 'sbcl-moco':
+        return dict(
+            type='MoCoSBCL',
+            num_classes=args.num_classes,
+            num_train_samples=args.batch,
+            backbone=backbone,
+            neck=dict(type='GlobalAveragePooling'),
+            projector=dict(
+                type='ProjectionMLP',
+                in_channels=d,
+                hid_channels=d,
+                out_channels=args.feat_dim,
+                num_layers=2),
+            queue_len=args.moco_queue,
+            feat_dim=args.feat_dim)
     projector = dict(
         type='ProjectionMLP',
         in_channels=d,
@@ -147,6 +191,26 @@ def _model_cfg(method, args):
             projector=projector,
             num_classes=args.num_classes,
             num_train_samples=args.batch)
+    if method == 'hybrid-psc':
+        return dict(
+            type='HybridPSC',
+            backbone=backbone,
+            neck=dict(type='GlobalAveragePooling'),
+            projector=projector,
+            loss=dict(type='PSCLoss', temperature=0.1),
+            head=head)
+    if method == 'gpaco':  # PaCo without momentum encoder, both views
+        return dict(
+            type='PaCo',
+            backbone=backbone,
+            projector=dict(projector, num_layers=3, norm_cfg=None),
+            head=head,
+            queue_len=args.paco_queue,
+            feat_dim=args.feat_dim,
+            queue_init='random',
+            momentum=None,
+            anchor_views='both',
+            loss=dict(type='PaCoLoss', alpha=0.045, temperature=0.2))
     if method == 'hybrid-sc':
         return dict(
             type='HybridSC',
@@ -233,11 +297,11 @@ def make_step(method, args, device='cpu', amp_dtype=None):
         generator=g)
     samples = [DataSample().set_gt_label(int(y)) for y in labels]
     views = [torch.randn(b, 3, s, s, generator=g) for _ in range(2)]
-    if method == 'hybrid-sc':  # 2 feature views + the classifier batch
+    if method in ('hybrid-sc', 'hybrid-psc'):  # 2 views + classifier batch
         views.append(torch.randn(b, 3, s, s, generator=g))
         for smp, y in zip(samples, labels):
             smp.set_field(torch.tensor([int(y)]), 'cls_gt_label')
-    if method == 'sbcl':  # the SBCL path: subclasses set (2 per class)
+    if method in ('sbcl', 'sbcl-moco'):  # SBCL path: 2 subclasses / class
         for i, smp in enumerate(samples):
             smp.set_metainfo(dict(sample_idx=i))
         model.set_subclasses(labels * 2 + torch.arange(b) % 2,
@@ -245,7 +309,7 @@ def make_step(method, args, device='cpu', amp_dtype=None):
     labels = labels.to(device)
     samples = [smp.to(device) for smp in samples]
     views = [v.to(device) for v in views]
-    inputs = views[0] if method == 'ce' else views
+    inputs = views[0] if method in ('ce', 'bs') else views
     dev_type = device.type
 
     def autocast():
@@ -286,6 +350,39 @@ def make_step(method, args, device='cpu', amp_dtype=None):
                     logits, q, labels, k, labels, qk, ql, num_samples=b)
             loss.backward()
             model.queue.enqueue(k, labels)
+    elif method == 'gpaco':
+        logits, z = leaf(2 * b, n), leaf(2 * b, d, unit=True)
+
+        def loss_queue():
+            with autocast():
+                qk, ql = model.queue.snapshot()[:2]
+                loss = model.loss_module(
+                    logits, z, labels.repeat(2), None, None, qk, ql,
+                    num_samples=b)
+            loss.backward()
+            model.queue.enqueue(z[b:].detach(), labels)
+    elif method in ('kcl', 'fcl'):
+        q = leaf(b, d, unit=True)
+        k = leaf(b, d, unit=True).detach()
+
+        def loss_queue():
+            with autocast():
+                qk, ql = model.queue.snapshot()[:2]
+                loss = model.loss_module(q, k, labels, qk, ql, step=1)
+            loss.backward()
+            model.queue.enqueue(k, labels)
+    elif method == 'sbcl-moco':
+        q = leaf(b, d, unit=True)
+        k = leaf(b, d, unit=True).detach()
+        sub = model.subclass_labels[:b].to(device)
+
+        def loss_queue():
+            with autocast():
+                qk, qc, qs = model.queue_state()
+                loss = model.loss_module(q, k, labels, sub, qk, qc, qs,
+                                         model.class_tau2)
+            loss.backward()
+            model._enqueue(k, labels, sub)
     elif method == 'rescom':
         logits, z = leaf(2 * b, n), leaf(2 * b, d, unit=True)
 
@@ -303,7 +400,7 @@ def make_step(method, args, device='cpu', amp_dtype=None):
             with autocast():
                 loss = model.loss_module(z, labels, sub, model.class_tau2)
             loss.backward()
-    elif method == 'hybrid-sc':
+    elif method in ('hybrid-sc', 'hybrid-psc'):
         z = leaf(2 * b, d, unit=True)
 
         def loss_queue():
@@ -342,7 +439,7 @@ def _worker(method, args, mode, out):
         return
     res['step_ms'] = _best(step, args.repeat, args.clock)
 
-    if method == 'paco':
+    if method in MOMENTUM:
         res['key_ms'] = _best(
             lambda: model.momentum_keys(views[1], update=True), args.repeat,
             args.clock)
@@ -357,7 +454,14 @@ def _spawn(method, args, mode):
     out = ctx.Queue()
     p = ctx.Process(target=_worker, args=(method, args, mode, out))
     p.start()
-    res = out.get()
+    while True:  # a worker that dies must not hang the run
+        try:
+            res = out.get(timeout=5)
+            break
+        except queue.Empty:
+            if not p.is_alive():
+                raise RuntimeError(f'{method} ({mode}) worker died, exit '
+                                   f'code {p.exitcode}')
     p.join()
     return res
 
@@ -387,7 +491,8 @@ def main(argv=None):
         methods.insert(0, 'ce')
     print(f'ResNet-{args.depth}, {args.img_size}px, batch {args.batch}, '
           f'{args.num_classes} classes, dim {args.feat_dim}, PaCo queue '
-          f'{args.paco_queue}, ResCom {args.rescom_q} keys/class, '
+          f'{args.paco_queue}, MoCo queue {args.moco_queue}, ResCom '
+          f'{args.rescom_q} keys/class, '
           f'{args.threads} threads, {args.clock} clock, best of '
           f'{args.repeat} steps x '
           f'{args.rounds} rounds')

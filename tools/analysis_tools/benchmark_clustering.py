@@ -19,8 +19,8 @@ threads were 10x slower than one (OpenMP threads waiting on each other).
 
 Example::
 
-    python tools/benchmark/benchmark_clustering.py --threads 1
-    python tools/benchmark/benchmark_clustering.py --threads 1 --tol 0
+    python tools/analysis_tools/benchmark_clustering.py --threads 1
+    python tools/analysis_tools/benchmark_clustering.py --threads 1 --tol 0
 """
 import argparse
 import time

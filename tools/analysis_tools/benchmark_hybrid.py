@@ -22,7 +22,8 @@ allocator statistics); it includes the autograd graph and the gradients.
 
 Example::
 
-    OMP_NUM_THREADS=2 python tools/benchmark/benchmark_hybrid.py --threads 2
+    OMP_NUM_THREADS=2 python tools/analysis_tools/benchmark_hybrid.py \\
+        --threads 2
 """
 import argparse
 import multiprocessing as mp
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 SHAPES = {
     'cifar10-lt': (1024, 10),
     'cifar100-lt': (1024, 100),
-    'inat18': (200, 8142),
+    'inat2018': (200, 8142),
 }
 DIM = 128
 
