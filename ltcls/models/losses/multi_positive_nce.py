@@ -14,7 +14,8 @@ and ``valid``; the numerics live here once.
 Edge cases, by decision:
 
 * an anchor whose positive weights sum to 0 (no positive) has loss 0 and is
-  left out of the mean (SupCon's reference code returns NaN there);
+  left out of the mean (the SupContrast reference code instead gives such
+  an anchor 0 and keeps it in the mean, see :mod:`.supcon_loss`);
 * a row with no valid column at all is treated the same way;
 * a NaN / +inf logit among an anchor's valid columns makes its loss
   non-finite (never masked to a finite value), so the non-finite-loss
@@ -28,6 +29,8 @@ from typing import Optional, Tuple
 
 import torch
 import torch.distributed as dist
+
+from .utils import compute_dtype_of
 
 
 def multi_positive_nce(
@@ -65,8 +68,7 @@ def multi_positive_nce(
                                                            logits.shape):
         raise ValueError(f'valid_mask {tuple(valid_mask.shape)} must be '
                          f'(M,) or match logits {tuple(logits.shape)}')
-    compute_dtype = logits.dtype if logits.dtype == torch.float64 else \
-        torch.float32
+    compute_dtype = compute_dtype_of(logits)
     logits = logits.to(compute_dtype)
     # Few full-size (N, M) temporaries (each fresh one costs page faults on
     # a CPU): a (M,) valid_mask broadcasts instead of being expanded, a bool
@@ -103,8 +105,9 @@ def nce_from_sums(lse: torch.Tensor, w_sum: torch.Tensor,
 
     ``l_i = sum_j w_ij (lse_i - s_ij) / sum_j w_ij = (W_i lse_i - S_i) /
     W_i``: callers that get the sums without the (N, M) weight matrix (e.g.
-    positives by label equality summed per class, :mod:`memory_sums`) use
-    the same numerics.
+    positives by label equality summed per class,
+    :func:`~ltcls.models.losses.contrast_blocks.memory_block_sums`) use the
+    same numerics.
 
     Args:
         lse (Tensor): (N,) log-sum-exp over the valid columns (``-inf`` for

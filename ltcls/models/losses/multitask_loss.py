@@ -57,8 +57,8 @@ from ltcls.models.utils.effective_num import effective_num_weights
 from ltcls.models.utils.gather import concat_all_gather
 from ltcls.registry import MODELS
 from .class_prior import ClassCountsMixin, CountsType, offset_cross_entropy
-from .contrast_blocks import compute_dtype_of, in_batch_block
-from .memory_sums import memory_block_sums
+from .contrast_blocks import (compute_dtype_of, in_batch_block,
+                              memory_block_sums)
 from .multi_positive_nce import (masked_logsumexp, nce_from_sums,
                                  reduce_anchor_loss)
 from .utils import check_int, check_number
@@ -152,7 +152,7 @@ def multitask_supcon_per_anchor(
         # the per-class sums need C: the anchors' largest label (one read)
         n_cls = int(labels.max()) + 1 if labels.numel() else 1
     # SupCon's 0/1 weights as row sums (nce_from_sums): the in-batch block
-    # by its mask, the queue block by per-class key sums (memory_sums)
+    # by its mask, the queue block by per-class key sums (contrast_blocks.memory_block_sums)
     w_sum = pos.sum(1).to(dtype)
     ws = torch.where(pos, logits, 0.0).sum(1)
     lses = [masked_logsumexp(logits, valid)]

@@ -37,7 +37,7 @@ on the log-sum-exp of the sample blocks.
 
 The loss is computed from row sums (:func:`nce_from_sums`): the center
 block's from ``u_y`` and ``sum_k u_k``, the queue block's from per-class key
-sums (:func:`~ltcls.models.losses.memory_sums.memory_block_sums`: positives
+sums (:func:`~ltcls.models.losses.contrast_blocks.memory_block_sums`: positives
 by label equality, ``z_i . K_{y_i}``), so no (A, n + M) concatenation,
 one-hot or positive-weight matrix is built.
 
@@ -53,8 +53,8 @@ from torch import nn
 
 from ltcls.registry import MODELS
 from .class_prior import ClassCountsMixin, CountsType
-from .contrast_blocks import compute_dtype_of, in_batch_block
-from .memory_sums import memory_block_sums
+from .contrast_blocks import (compute_dtype_of, in_batch_block,
+                              memory_block_sums)
 from .multi_positive_nce import (masked_logsumexp, nce_from_sums,
                                  reduce_anchor_loss)
 from .utils import check_number

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ltcls.models.losses.memory_sums import memory_block_sums
+from ltcls.models.losses.contrast_blocks import memory_block_sums
 
 
 def dense(z, y, keys, qlab, t, bias=None, shift=0.0):
