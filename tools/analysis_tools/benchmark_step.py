@@ -161,7 +161,13 @@ def _model_cfg(method, args):
                 num_layers=1),
             queue_len=args.moco_queue,
             feat_dim=args.feat_dim,
-            pos_k=6 if method == 'kcl' else None)
+            loss=dict(
+                type='KCLLoss',
+                pos_k=6 if method == 'kcl' else None,
+                temperature=0.07,
+                pos_selection='random',
+                variant='v1',
+                seed=0))
     if method == 'sbcl-moco':
         return dict(
             type='MoCoSBCL',

@@ -87,8 +87,6 @@ def test_nan_negative_is_mined():
     assert torch.isnan(ns[0, 0]) and nv[0, 0]
 
 
-def test_old_location_reexports():
-    from ltcls.models.utils import mine_hard_pairs as old_name
-    from ltcls.models.utils.class_balanced_queue import \
-        mine_hard_pairs as old_path
-    assert old_name is mine_hard_pairs and old_path is mine_hard_pairs
+def test_exported_from_losses():
+    from ltcls.models import losses
+    assert losses.mine_hard_pairs is mine_hard_pairs
