@@ -49,7 +49,8 @@ from .utils import compute_dtype_of
 __all__ = [
     'Block', 'Bank', 'gather_bank', 'own_key_block', 'batch_block',
     'memory_block_of', 'concat_blocks', 'match_labels', 'in_batch_block',
-    'memory_block', 'sample_bank', 'memory_block_sums', 'compute_dtype_of'
+    'memory_block', 'sample_bank', 'memory_block_sums', 'memory_block_lse',
+    'memory_logits_at', 'compute_dtype_of'
 ]
 
 
@@ -451,7 +452,7 @@ def memory_block_sums(
     queue_keys: torch.Tensor,
     queue_labels: torch.Tensor,
     temperature: float,
-    num_classes: int,
+    num_classes: Optional[int],
     label_bias: Optional[torch.Tensor] = None,
     shift: float = 0.0,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -465,7 +466,9 @@ def memory_block_sums(
             softmax); labels >= ``num_classes`` are negatives of every
             anchor.
         temperature (float): t.
-        num_classes (int): C, the size of the per-class key sums.
+        num_classes (int, optional): C, the size of the per-class key sums;
+            None sums per class of the anchors instead (sorted anchor
+            labels, ``searchsorted``: any label values, no class count).
         label_bias (Tensor, optional): (C,) added to the logit of every
             column by its label (numerator and denominator).
         shift (float): Added to every logit of the denominator only (a
@@ -482,40 +485,94 @@ def memory_block_sums(
             f'queue_keys must be (L, {anchors.shape[1]}) with queue_labels '
             f'(L,), got {tuple(queue_keys.shape)} and '
             f'{tuple(queue_labels.shape)}')
+    if num_classes is None and label_bias is not None:
+        raise ValueError('label_bias needs num_classes (one bias per class)')
     dtype = compute_dtype_of(anchors)
     device = anchors.device
     z = anchors.to(dtype) / temperature  # scale (A, d), not (A, L)
     keys = queue_keys.detach().to(device=device, dtype=dtype)
     qlab = queue_labels.to(device)
     filled = qlab >= 0
-    # an all-empty queue keeps finite logits (a log-sum-exp over -inf only
-    # has a NaN gradient) and its lse is set to -inf afterwards
-    any_filled = filled.any()
-    bias = torch.zeros(
-        qlab.shape, dtype=dtype,
-        device=device).masked_fill(~filled & any_filled, float('-inf'))
-    in_range = filled & (qlab < num_classes)
-    safe = torch.where(in_range, qlab, 0)
+    y = anchor_labels.to(device)
+    if num_classes is None:
+        # buckets = the anchors' classes: slot j goes to the first position
+        # of its label among the sorted anchor labels (no class count, no
+        # data-dependent shape)
+        sorted_y = torch.sort(y).values
+        pos = torch.searchsorted(sorted_y, qlab).clamp_max(
+            max(y.numel() - 1, 0))
+        in_range = filled & (sorted_y[pos] == qlab) if y.numel() else \
+            torch.zeros_like(filled)
+        safe = torch.where(in_range, pos, 0)
+        num_buckets = max(y.numel(), 1)
+        y = torch.searchsorted(sorted_y, y)
+    else:
+        in_range = filled & (qlab < num_classes)
+        safe = torch.where(in_range, qlab, 0)
+        num_buckets = num_classes
+    bias = None
     if label_bias is not None:
         label_bias = label_bias.to(device=device, dtype=dtype)
-        bias = bias + torch.where(in_range, label_bias[safe], 0.0)
+        bias = torch.where(in_range, label_bias[safe], 0.0)
     if shift:
-        bias = bias + shift
-    lse = torch.logsumexp(torch.addmm(bias, z, keys.t()), dim=1)
-    lse = torch.where(any_filled, lse, float('-inf'))
+        bias = shift if bias is None else bias + shift
+    lse = memory_block_lse(z, keys, filled, bias)
     # per-class sums of the keys; index_put_ with accumulate is
     # deterministic (sort-based) on CUDA, unlike index_add_
     w = in_range.to(dtype)
     class_keys = torch.zeros(
-        num_classes, keys.shape[1], dtype=dtype, device=device).index_put_(
+        num_buckets, keys.shape[1], dtype=dtype, device=device).index_put_(
             (safe, ), keys * w[:, None], accumulate=True)
     counts = torch.zeros(
-        num_classes, dtype=dtype, device=device).index_put_((safe, ),
+        num_buckets, dtype=dtype, device=device).index_put_((safe, ),
                                                             w,
                                                             accumulate=True)
-    y = anchor_labels.to(device)
     w_sum = counts[y]
     ws = (z * class_keys[y]).sum(dim=1)
     if label_bias is not None:
-        ws = ws + w_sum * label_bias[y]
+        ws = ws + w_sum * label_bias[anchor_labels.to(device)]
     return lse, w_sum, ws
+
+
+def memory_block_lse(z: torch.Tensor,
+                     keys: torch.Tensor,
+                     filled: torch.Tensor,
+                     bias=None) -> torch.Tensor:
+    """(A,) ``log sum_{j filled} exp(z_i . k_j + b_j)`` without an (A, L)
+    mask: one ``addmm`` writes the logits with the column bias (``-inf``
+    for empty slots) already added, then one log-sum-exp.
+
+    Args:
+        z (Tensor): (A, d) anchors, already divided by the temperature.
+        keys (Tensor): (L, d) keys in ``z``'s dtype and device (no grad).
+        filled (Tensor): (L,) bool, the slots in the softmax.
+        bias (Tensor or float, optional): (L,) or scalar column bias.
+
+    Returns:
+        Tensor: (A,), ``-inf`` when no slot is filled (with a zero, not
+        NaN, gradient).
+    """
+    # an all-empty queue keeps finite logits (a log-sum-exp over -inf only
+    # has a NaN gradient) and its lse is set to -inf afterwards
+    any_filled = filled.any()
+    col = torch.zeros(
+        filled.shape, dtype=z.dtype,
+        device=z.device).masked_fill(~filled & any_filled, float('-inf'))
+    if bias is not None:
+        col = col + bias
+    lse = torch.logsumexp(torch.addmm(col, z, keys.t()), dim=1)
+    return torch.where(any_filled, lse, float('-inf'))
+
+
+def memory_logits_at(z: torch.Tensor, keys: torch.Tensor,
+                     idx: torch.Tensor) -> torch.Tensor:
+    """(A, k) logits ``z_i . k_{idx_ij}`` of a few selected slots per anchor
+    (e.g. KCL's positives) without the (A, L) logits.
+
+    Args:
+        z (Tensor): (A, d) anchors (already divided by the temperature).
+        keys (Tensor): (L, d) keys (detached here).
+        idx (Tensor): (A, k) long slot indices.
+    """
+    picked = keys.detach().to(device=z.device, dtype=z.dtype)[idx]
+    return (picked * z.unsqueeze(1)).sum(dim=2)

@@ -51,9 +51,11 @@ from torch import nn
 from ltcls.registry import MODELS
 from ltcls.models.utils.gather import rank_offset
 from .autocast import autocast_off
-from .contrast_blocks import (concat_blocks, match_labels, memory_block_of,
-                              own_key_block)
-from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
+from .contrast_blocks import (concat_blocks, match_labels, memory_block_lse,
+                              memory_block_of, memory_block_sums,
+                              memory_logits_at, own_key_block)
+from .multi_positive_nce import (multi_positive_nce, nce_from_sums,
+                                 reduce_anchor_loss)
 from .utils import check_choice, check_int, check_number, compute_dtype_of
 
 __all__ = [
@@ -87,6 +89,48 @@ def _hash_keys(seed: int, step: int, rows: torch.Tensor,
     return _mix32(h ^ _mix32(cols & _M32))
 
 
+#: elements per column chunk of :func:`_candidate_keys` on a CPU (a chunk
+#: and its temporary stay in cache: ~2 MB of int64 each)
+_CPU_CHUNK = 1 << 18
+
+
+def _mix32_(x: torch.Tensor, tmp: torch.Tensor) -> torch.Tensor:
+    """:func:`_mix32` in place on an int64 tensor (``tmp``: a buffer of
+    its shape), bit for bit the same values."""
+    for mult, shift in ((0x7FEB352D, 16), (0x5BD1E995, 15), (None, 16)):
+        torch.bitwise_right_shift(x, shift, out=tmp)
+        x.bitwise_xor_(tmp)
+        if mult is not None:
+            x.mul_(mult).bitwise_and_(_M32)
+    return x
+
+
+def _candidate_keys(seed: int, step: int, rows: torch.Tensor,
+                    same: torch.Tensor) -> torch.Tensor:
+    """(N, K) int64: ``_hash_keys(seed, step, rows, cols)`` where ``same``
+    is True, ``2^32`` (after every key) elsewhere.
+
+    The same values as the plain expression, with two (N, K) buffers
+    instead of a dozen fresh int64 temporaries; on a CPU the columns are
+    hashed in chunks that stay in cache (a fixed number of chunks, set by
+    the shape; one chunk on an accelerator, so no extra kernel launches).
+    """
+    n, k_len = same.shape
+    base = _mix32((_mix32(int(seed) & _M32) ^ (int(step) & _M32)) & _M32)
+    h = _mix32((rows.view(-1, 1) & _M32) ^ base)
+    c = _mix32(torch.arange(k_len, device=same.device).view(1, -1))
+    keys = torch.empty(n, k_len, dtype=torch.int64, device=same.device)
+    width = k_len if same.device.type != 'cpu' else max(
+        1, _CPU_CHUNK // max(n, 1))
+    tmp = torch.empty(n, min(width, k_len), dtype=torch.int64,
+                      device=same.device)
+    for start in range(0, k_len, width):  # over column chunks, not rows
+        part = keys[:, start:start + width]
+        torch.bitwise_xor(h, c[:, start:start + width], out=part)
+        _mix32_(part, tmp[:, :part.shape[1]])
+    return keys.masked_fill_(~same, 1 << 32)  # keys are < 2^32
+
+
 def select_positives(same: torch.Tensor,
                      pos_k: Optional[int],
                      pos_selection: str = 'random',
@@ -117,16 +161,38 @@ def select_positives(same: torch.Tensor,
     check_choice(None, 'pos_selection', pos_selection, POS_SELECTIONS)
     if pos_k is None:
         return same.clone()
+    idx, ok = _select_positive_idx(same, pos_k, pos_selection, seed, step,
+                                   row_offset, row_ids)
+    return torch.zeros_like(same).scatter_(1, idx, ok)
+
+
+def _select_positive_idx(
+        same: torch.Tensor,
+        pos_k: int,
+        pos_selection: str = 'random',
+        seed: int = 0,
+        step: int = 0,
+        row_offset: int = 0,
+        row_ids: Optional[torch.Tensor] = None
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The selection of :func:`select_positives` as column indices.
+
+    Returns:
+        tuple(Tensor, Tensor): ``idx`` (N, k') long and ``ok`` (N, k') bool
+        with ``k' = min(pos_k, K)``: the selected positives of row i are
+        ``idx[i][ok[i]]`` (distinct columns; ``ok`` False marks the filler
+        entries of a row with fewer than k' candidates).
+    """
     if int(pos_k) < 0:
         raise ValueError(f'pos_k must be >= 0 or None, got {pos_k}')
     n, k_len = same.shape
     pos_k = min(int(pos_k), k_len)
     if pos_k == 0 or same.numel() == 0:
-        return torch.zeros_like(same)
+        return (torch.zeros(n, 0, dtype=torch.long, device=same.device),
+                torch.zeros(n, 0, dtype=torch.bool, device=same.device))
     if pos_selection == 'topk':
         _, idx = same.float().topk(pos_k, dim=1, largest=True, sorted=True)
-        chosen = torch.zeros_like(same).scatter_(1, idx, True)
-        return chosen & same
+        return idx, same.gather(1, idx)
     # dense over all (row, slot) pairs, no data-dependent shapes (the
     # nonzero / bincount / mask indexing of a sparse form each read the
     # device back): every candidate gets its hash key, the others sort
@@ -140,11 +206,9 @@ def select_positives(same: torch.Tensor,
         global_rows = row_ids.to(device).long()
     else:
         global_rows = torch.arange(n, device=device) + int(row_offset)
-    cols = torch.arange(k_len, device=device)
-    keys = _hash_keys(seed, step, global_rows.view(-1, 1), cols.view(1, -1))
-    keys = keys.masked_fill(~same, 1 << 32)  # keys are < 2^32
+    keys = _candidate_keys(seed, step, global_rows, same)
     idx = keys.topk(pos_k, dim=1, largest=False, sorted=False).indices
-    return torch.zeros_like(same).scatter_(1, idx, True) & same
+    return idx, same.gather(1, idx)
 
 
 def _check(query, key, labels, queue_keys, queue_labels, temperature):
@@ -210,19 +274,43 @@ def kcl_loss_per_anchor(
     if row_offset is None:
         row_offset = rank_offset(q.shape[0], q.device)
     q = q / temperature  # scale (N, d), not the (N, 1 + K) logits
-    own = own_key_block(q, key, (labels, ))
-    memory = memory_block_of(q, queue_keys, (queue_labels, ))
-    same = match_labels([memory], labels)
-    chosen = select_positives(same, pos_k, pos_selection, seed, step,
-                              row_offset)
     if variant == 'v2' and pos_k is not None:
+        # v2 changes unselected same-class logits: the (N, 1 + K) form
+        own = own_key_block(q, key, (labels, ))
+        memory = memory_block_of(q, queue_keys, (queue_labels, ))
+        same = match_labels([memory], labels)
+        chosen = select_positives(same, pos_k, pos_selection, seed, step,
+                                  row_offset)
         memory = memory._replace(
             logits=memory.logits.masked_fill(same & ~chosen, 0.0))
-    blocks = [own, memory]
-    logits, valid = concat_blocks(blocks)
-    weight = torch.cat([match_labels([own], labels), chosen], dim=1)
-    loss, has_pos = multi_positive_nce(logits, weight, valid)
-    return loss, has_pos, chosen.sum(dim=1)
+        logits, valid = concat_blocks([own, memory])
+        weight = torch.cat([match_labels([own], labels), chosen], dim=1)
+        loss, has_pos = multi_positive_nce(logits, weight, valid)
+        return loss, has_pos, chosen.sum(dim=1)
+    # v1: the loss needs only three row sums (``nce_from_sums``): the
+    # log-sum-exp over [own key, filled slots], the number of positives
+    # and the sum of their logits; no (N, 1 + K) weights or concatenation
+    own = (q * key.detach().to(q.dtype)).sum(dim=1)
+    keys = queue_keys.detach().to(device=q.device, dtype=q.dtype)
+    qlab = queue_labels.to(q.device)
+    if pos_k is None:
+        # FCL: every same-class slot, summed per class of the anchors
+        lse_mem, w_mem, ws_mem = memory_block_sums(q, labels, keys, qlab,
+                                                   1.0, None)
+        num_sel = w_mem.round().long()
+    else:
+        lse_mem = memory_block_lse(q, keys, qlab >= 0)
+        same = (labels.to(q.device).view(-1, 1) == qlab.view(1, -1)) & \
+            (qlab >= 0).view(1, -1)
+        idx, ok = _select_positive_idx(same, pos_k, pos_selection, seed,
+                                       step, row_offset)
+        picked = memory_logits_at(q, keys, idx)
+        ws_mem = torch.where(ok, picked, 0.0).sum(dim=1)
+        num_sel = ok.sum(dim=1)
+        w_mem = num_sel.to(q.dtype)
+    lse = torch.logaddexp(own, lse_mem)
+    loss, has_pos = nce_from_sums(lse, w_mem + 1, own + ws_mem)
+    return loss, has_pos, num_sel
 
 
 def kcl_loss(query: torch.Tensor,

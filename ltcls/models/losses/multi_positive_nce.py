@@ -132,6 +132,58 @@ def nce_from_sums(lse: torch.Tensor, w_sum: torch.Tensor,
     return loss, has_pos
 
 
+def own_plus_block_nce(
+    sim: torch.Tensor,
+    pos: torch.Tensor,
+    valid: torch.Tensor,
+    temperature,
+    own: Optional[torch.Tensor] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`multi_positive_nce` over ``[own column, block]`` from row
+    sums, without concatenating the own column to an (A, 1 + L) matrix.
+
+    The own column (MoCo's own key: a positive in the softmax), if given,
+    enters through ``logaddexp`` and the sums; the block costs one scaled
+    copy of ``sim`` (masked in place) and one masked row sum, whatever the
+    temperature (scalar or per anchor).
+
+    Args:
+        sim (Tensor): (A, L) unscaled similarities.
+        pos (Tensor): (A, L) bool positives (only valid ones count).
+        valid (Tensor): (A, L) or (L,) bool, the block's softmax columns.
+        temperature (float or Tensor): t, scalar or (A,) per anchor.
+        own (Tensor, optional): (A,) unscaled own-column similarity, a
+            valid positive of every anchor; None: no own column.
+
+    Returns:
+        tuple(Tensor, Tensor): ``loss`` (A,) and ``has_pos`` (A,) as
+        :func:`multi_positive_nce`.
+    """
+    t = temperature.view(-1, 1) if torch.is_tensor(temperature) else \
+        temperature
+    pos = pos & valid
+    logits = sim / t
+    keep = valid
+    if own is None:
+        # a row without any valid column: finite logits for a zero (not
+        # NaN) log-sum-exp gradient, -inf after (as masked_logsumexp)
+        any_valid = torch.broadcast_to(valid, sim.shape).any(dim=1)
+        keep = valid | ~any_valid.unsqueeze(1)
+    logits.masked_fill_(~keep, float('-inf'))  # in place: one (A, L) copy
+    lse = torch.logsumexp(logits, dim=1)
+    w_sum = pos.sum(dim=1).to(sim.dtype)
+    ws = torch.where(pos, sim, 0.0).sum(dim=1) / (
+        t.view(-1) if torch.is_tensor(t) else t)
+    if own is None:
+        lse = torch.where(any_valid, lse, float('-inf'))
+    else:
+        own = own / (t.view(-1) if torch.is_tensor(t) else t)
+        lse = torch.logaddexp(own, lse)
+        w_sum = w_sum + 1
+        ws = ws + own
+    return nce_from_sums(lse, w_sum, ws)
+
+
 def masked_logsumexp(logits: torch.Tensor,
                      valid: torch.Tensor) -> torch.Tensor:
     """(N,) log-sum-exp over the valid columns of each row; ``-inf`` for a

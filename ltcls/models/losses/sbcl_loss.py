@@ -44,8 +44,9 @@ from torch import nn
 from ltcls.registry import MODELS
 from .autocast import autocast_off
 from .contrast_blocks import (batch_block, concat_blocks, gather_bank,
-                              match_labels, memory_block_of, own_key_block)
-from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
+                              match_labels)
+from .multi_positive_nce import (multi_positive_nce, own_plus_block_nce,
+                                 reduce_anchor_loss)
 from .utils import (check_choice, check_global_subclass_ids, check_int_labels,
                     check_number, compute_dtype_of)
 
@@ -303,14 +304,26 @@ def sbcl_queue_loss_per_anchor(
         None, 'default_tau2', default_tau2)
     q = query.to(compute_dtype_of(query))
     # the key k_i is the anchor's partner view (instance field 2); queue
-    # entries are nobody's partner
-    fields = (labels, sub_labels, torch.arange(b, device=q.device))
-    blocks = [
-        own_key_block(q, key, fields),
-        memory_block_of(q, queue_keys, (queue_labels, queue_sub_labels, None))
-    ]
+    # entries are nobody's partner. Own key + queue from row sums
+    # (``own_plus_block_nce``): one (B, K) product, no (B, 1 + K)
+    # concatenation. The own key has the anchor's class and subclass: a T1
+    # positive; in T2 it is the partner (positive, in the softmax) or,
+    # without ``partner_in_class_term``, in neither.
+    keys = queue_keys.detach().to(device=q.device, dtype=q.dtype)
+    qlab = queue_labels.to(q.device).view(1, -1)
+    qsub = queue_sub_labels.to(q.device).view(1, -1)
+    filled = qlab >= 0
+    sim = q @ keys.t()
+    own = (q * key.detach().to(q.dtype)).sum(dim=1)
+    same_y = (labels.to(q.device).view(-1, 1) == qlab) & filled
+    same_s = (sub_labels.to(q.device).view(-1, 1) == qsub) & same_y
     tau2 = _anchor_tau2(labels, class_tau2, default_tau2, q.dtype)
-    return _sbcl_terms(blocks, fields, tau1, tau2, partner_in_class_term)
+    t1, has1 = own_plus_block_nce(sim, same_s, filled, tau1, own)
+    other_sub = ~same_s
+    t2, has2 = own_plus_block_nce(sim, same_y & other_sub,
+                                  filled & other_sub, tau2,
+                                  own if partner_in_class_term else None)
+    return t1, has1, t2, has2
 
 
 def sbcl_queue_loss(query: torch.Tensor,
