@@ -51,8 +51,8 @@ def _neg_key(sim: torch.Tensor, is_pos: torch.Tensor,
              valid: torch.Tensor) -> torch.Tensor:
     """Descending key of the negatives: non-candidates are -inf, NaN +inf."""
     inf = float('inf')
-    return sim.masked_fill(is_pos, -inf).nan_to_num_(
-        inf, inf, -inf).masked_fill_(~valid, -inf)
+    key = sim.masked_fill(is_pos, -inf).nan_to_num_(inf, inf, -inf)
+    return key.masked_fill_(~valid, -inf)
 
 
 def _first_k(to_key: Callable, sim: torch.Tensor, is_pos: torch.Tensor,
@@ -157,8 +157,7 @@ def mine_hard_pairs(
         if isinstance(value, bool) or int(value) != value or value < 0:
             raise ValueError(f'{name} must be an int >= 0, got {value!r}')
     if order not in ('value', 'index'):
-        raise ValueError(
-            f"order must be 'value' or 'index', got {order!r}")
+        raise ValueError(f"order must be 'value' or 'index', got {order!r}")
     num_pos, num_neg = min(int(num_pos), m), min(int(num_neg), m)
     key_valid = (key_labels >= 0).view(1, -1)
     anchor_labels = anchor_labels.view(-1, 1)
