@@ -48,7 +48,6 @@ from ltcls.models.utils.effective_num import (EFFECTIVE_NUM_NORMS,
 from ltcls.registry import MODELS
 from .autocast import autocast_off
 from .class_prior import ClassCountsMixin, CountsType
-from .hard_pair_mining import mine_hard_pairs
 from .contrast_blocks import compute_dtype_of, in_batch_block
 from .hard_pair_mining import mine_hard_pairs
 from .multi_positive_nce import multi_positive_nce, reduce_anchor_loss
@@ -66,6 +65,7 @@ RESCOM_VARIANTS = {
     dict(anchor_views='first', in_batch_contrast=False, weight_norm='none'),
 }
 ANCHOR_VIEWS = ('both', 'first')
+MINING_ORDER = 'index'
 
 
 @autocast_off
@@ -121,8 +121,11 @@ def rescom_contrastive_per_anchor(
     z = anchors.to(dtype)
     keys = queue_keys.detach().to(device=z.device, dtype=dtype)
     sim = z @ keys.t()  # (A, L)
+    # index order: the loss is a log-sum-exp / sum over the columns, so
+    # the stable-sort order of the mined keys is not needed (no (A, Q) sort)
     pos_sim, pos_valid, neg_sim, neg_valid = mine_hard_pairs(
-        sim, labels, queue_labels.to(z.device), num_pos, num_neg)
+        sim, labels, queue_labels.to(z.device), num_pos, num_neg,
+        order=MINING_ORDER)
     logits = [pos_sim / temperature, neg_sim / temperature]
     pos = [pos_valid, torch.zeros_like(neg_valid)]
     valid = [pos_valid, neg_valid]

@@ -90,3 +90,68 @@ def test_nan_negative_is_mined():
 def test_exported_from_losses():
     from ltcls.models import losses
     assert losses.mine_hard_pairs is mine_hard_pairs
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('seed', range(6))
+def test_index_order_is_the_same_selection(dtype, seed):
+    """order='index' (ResCom's): the stable-sort selection, in increasing
+    key index, on inputs with many exact ties, +-inf and empty slots; the
+    gradient of each selected entry is the same."""
+    g = torch.Generator().manual_seed(seed)
+    a, m, c = 9, 40, 4
+    sim = (torch.randint(-3, 4, (a, m), generator=g) / 4).to(dtype)
+    sim[0, :5] = float('inf')
+    sim[1, 3:9] = float('-inf')
+    sim[2, 10:] = float('-inf')
+    alab = torch.randint(0, c, (a, ), generator=g)
+    klab = torch.randint(-1, c, (m, ), generator=g)
+    klab[:3] = alab[2]
+    for qp, qn in [(0, 0), (1, 1), (2, 5), (3, 17), (8, 40), (50, 60)]:
+        s = sim.clone().requires_grad_()
+        ps, pv, ns, nv = mine_hard_pairs(s, alab, klab, qp, qn, order='index')
+        # the reference selection, its columns put in key-index order
+        s_ref = sim.clone().requires_grad_()
+        rps, rpv, rns, rnv = sort_mine(s_ref, alab, klab, qp, qn)
+        mq, nq = min(qp, m), min(qn, m)
+        key_valid = (klab >= 0).unsqueeze(0)
+        is_pos = (alab.view(-1, 1) == klab.view(1, -1)) & key_valid
+        p_ref = torch.sort(sim.masked_fill(~is_pos, float('inf')), dim=1,
+                           stable=True).indices[:, :mq]
+        n_ref = torch.sort(
+            sim.masked_fill(~(key_valid & ~is_pos), float('-inf')), dim=1,
+            descending=True, stable=True).indices[:, :nq]
+        p_perm = p_ref.sort(1).indices
+        n_perm = n_ref.sort(1).indices
+        for x, y in ((ps, rps.gather(1, p_perm)), (pv, rpv.gather(1, p_perm)),
+                     (ns, rns.gather(1, n_perm)), (nv, rnv.gather(1, n_perm))):
+            assert x.dtype == y.dtype and torch.equal(x, y), (qp, qn)
+        # same entries selected: same gradient for any per-entry weight
+        w = torch.rand(a, m, generator=g, dtype=dtype)
+        (ps * w.gather(1, p_ref.sort(1).values)).sum().backward(
+            retain_graph=True)
+        (ns * w.gather(1, n_ref.sort(1).values)).sum().backward()
+        ((rps * w.gather(1, p_ref)).sum() +
+         (rns * w.gather(1, n_ref)).sum()).backward()
+        assert torch.equal(s.grad, s_ref.grad), (qp, qn)
+
+
+def test_bad_order():
+    with pytest.raises(ValueError, match="order must be 'value' or 'index'"):
+        mine_hard_pairs(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long),
+                        torch.zeros(3, dtype=torch.long), 1, 1, order='x')
+
+
+@pytest.mark.parametrize('m', [32767, 32768 + 5])
+def test_wide_rows_int16_and_int32_counts(m):
+    """The running counts are int16 up to M = 32767, int32 above: both
+    equal the stable-sort selection on tie-heavy rows."""
+    g = torch.Generator().manual_seed(m)
+    sim = (torch.randint(-2, 3, (3, m), generator=g) / 2).to(torch.float64)
+    alab = torch.tensor([0, 1, 2])
+    klab = torch.randint(-1, 3, (m, ), generator=g)
+    for qp, qn in [(2, 7), (40, m - 3)]:
+        new = _probe(mine_hard_pairs, sim, alab, klab, qp, qn, 0)
+        old = _probe(sort_mine, sim, alab, klab, qp, qn, 0)
+        for x, y in zip(new, old):
+            assert torch.equal(x, y), (m, qp, qn)
