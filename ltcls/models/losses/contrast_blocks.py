@@ -30,10 +30,9 @@ it is given; with ``temperature=None`` they are the plain products of the
 given queries (a loss may pass queries already divided by t, or divide
 itself, e.g. SBCL's two temperatures).
 
-PaCo, the multi-task (GPaCo) loss and ResCom use the older wrappers
-:func:`in_batch_block`, :func:`memory_block` and :func:`sample_bank`, which
-return ``(logits, pos, valid)`` and are built on the same pieces; the
-in-batch block there may also be per-group (``group_size``): a one-process
+PaCo, the multi-task (GPaCo) loss and ResCom use the older wrapper
+:func:`in_batch_block`, which returns ``(logits, pos, valid)`` and is built
+on the same pieces; its in-batch block may also be per-group (``group_size``): a one-process
 emulation of a W-process per-GPU bank (spec_paco.md §8.4, spec_rescom.md
 §8.12).
 """
@@ -49,7 +48,7 @@ from .utils import compute_dtype_of
 __all__ = [
     'Block', 'Bank', 'gather_bank', 'own_key_block', 'batch_block',
     'memory_block_of', 'concat_blocks', 'match_labels', 'in_batch_block',
-    'memory_block', 'sample_bank', 'memory_block_sums', 'memory_block_lse',
+    'memory_block_sums', 'memory_block_lse',
     'memory_logits_at', 'compute_dtype_of'
 ]
 
@@ -292,7 +291,7 @@ def match_labels(blocks: Sequence[Block],
     return out[0] if len(out) == 1 else torch.cat(out, dim=1)
 
 
-# --- (logits, pos, valid) wrappers: PaCo, multi-task, ResCom ---------------
+# --- the (logits, pos, valid) wrapper: PaCo, multi-task, ResCom ------------
 
 
 @autocast_off
@@ -366,61 +365,6 @@ def in_batch_block(
     block = block._replace(valid=valid)
     return block.logits, match_labels([block], anchor_labels), valid
 
-
-@autocast_off
-def memory_block(
-        anchors: torch.Tensor, anchor_labels: torch.Tensor,
-        queue_keys: torch.Tensor, queue_labels: torch.Tensor,
-        temperature: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Anchor-vs-queue similarities; queue keys get no gradient and slots
-    labelled -1 (empty) are masked out (:func:`memory_block_of`).
-
-    Args:
-        anchors (Tensor): (A, d).
-        anchor_labels (Tensor): (A,) long.
-        queue_keys (Tensor): (L, d).
-        queue_labels (Tensor): (L,) long, -1 = empty.
-        temperature (float): t.
-
-    Returns:
-        tuple(Tensor, Tensor, Tensor): logits, pos, valid, each (A, L).
-    """
-    _check_rows('anchors', anchors, anchor_labels)
-    _check_rows('queue_keys', queue_keys, queue_labels, anchors.shape[1])
-    block = memory_block_of(
-        anchors.to(compute_dtype_of(anchors)), queue_keys, (queue_labels, ),
-        temperature)
-    return block.logits, match_labels([block], anchor_labels), block.valid
-
-
-def sample_bank(
-    anchors: torch.Tensor,
-    labels: torch.Tensor,
-    temperature: float,
-    keys: Optional[torch.Tensor] = None,
-    key_labels: Optional[torch.Tensor] = None,
-    queue_keys: Optional[torch.Tensor] = None,
-    queue_labels: Optional[torch.Tensor] = None,
-    gather_bank: bool = False,
-    group_size: Optional[int] = None,
-    num_samples: Optional[int] = None
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The sample bank of PaCo and its multi-task baselines: the in-batch
-    block (:func:`in_batch_block`) followed, if ``queue_keys`` is given, by
-    the queue block (:func:`memory_block`), concatenated along columns.
-
-    Returns:
-        tuple(Tensor, Tensor, Tensor): logits, pos, valid, each (A, M).
-    """
-    blocks = [
-        in_batch_block(anchors, labels, temperature, keys, key_labels,
-                       gather_bank, group_size, num_samples)
-    ]
-    if queue_keys is not None:
-        blocks.append(
-            memory_block(anchors, labels, queue_keys, queue_labels,
-                         temperature))
-    return tuple(torch.cat([b[i] for b in blocks], dim=1) for i in range(3))
 
 # --- the memory block reduced to row sums: PaCo, GPaCo, multi-task ---------
 #
