@@ -29,6 +29,7 @@ from typing import Optional, Tuple
 
 import torch
 import torch.distributed as dist
+from torch.autograd.function import once_differentiable
 
 from .utils import compute_dtype_of
 
@@ -232,3 +233,155 @@ def reduce_anchor_loss(loss: torch.Tensor,
     has_any = count > 0
     out = loss.sum() / torch.where(has_any, count, torch.ones_like(count))
     return torch.where(has_any, out, out * 0.0)
+
+
+class _UnitNormalize(torch.autograd.Function):
+    """``x / max(||x||, eps)`` over the last dim with a closed-form
+    backward (see :func:`unit_normalize`)."""
+
+    @staticmethod
+    def forward(ctx, x, eps):
+        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+        # F.normalize's clamp_min passes the gradient where norm >= eps
+        unclamped = norm >= eps
+        norm = norm.clamp_min_(eps)
+        y = x / norm
+        ctx.save_for_backward(y, norm, unclamped)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        y, norm, unclamped = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None
+        # d(x / ||x||) = (g - y (y . g)) / ||x||; a clamped norm is a
+        # constant eps (no projection), as autograd through F.normalize
+        dot = (y * grad).sum(dim=-1, keepdim=True)
+        dot = torch.where(unclamped, dot, torch.zeros_like(dot))
+        return torch.addcmul(grad, y, dot, value=-1).div_(norm), None
+
+
+def unit_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``F.normalize(x, dim=-1, eps=eps)`` with a closed-form backward.
+
+    Same values as ``F.normalize``; the input gradient
+    ``(g - y (y . g)) / max(||x||, eps)`` (``g / eps`` where the norm is
+    clamped) equals autograd's through ``F.normalize`` to rounding, in
+    three elementwise passes instead of autograd's division, expand and
+    norm backward (the cost of a large prototype bank). Not twice
+    differentiable.
+
+    Args:
+        x (Tensor): (..., D) floating tensor.
+        eps (float): Lower bound of the norm. Defaults to 1e-12.
+
+    Returns:
+        Tensor: (..., D) rows of unit norm (0 for a zero row).
+    """
+    return _UnitNormalize.apply(x, eps)
+
+
+def _excluded_exp(qs, k, cols, exclude):
+    """``exp(s - m)`` (an owned (N, K) buffer), its row sums, the row shifts
+    ``m`` and the picked logits of ``s = qs @ k.T``, the excluded columns
+    at 0."""
+    buf = torch.mm(qs, k.t())  # (N, K), owned: modified in place
+    picked = buf.gather(1, cols)  # (N, E)
+    if exclude is not None:
+        # the excluded columns of the flagged rows get -inf in place (an
+        # (N, E) scatter, no (N, K) mask)
+        buf.scatter_(
+            1, cols,
+            torch.where(exclude[:, None],
+                        torch.full_like(picked, float('-inf')), picked))
+    # torch.logsumexp's numerics: max-shifted exp, an infinite max shifts
+    # by 0 (so +inf gives +inf, a NaN propagates)
+    m = buf.amax(dim=1, keepdim=True)
+    m = m.masked_fill_(m.abs() == float('inf'), 0.0)
+    buf.sub_(m).exp_()
+    return buf, buf.sum(dim=1), m.view(-1), picked
+
+
+class _ExcludedLSE(torch.autograd.Function):
+    """Fused ``(logsumexp over kept columns, picked columns)`` of
+    ``scale * q @ k.T`` (see :func:`excluded_lse`)."""
+
+    @staticmethod
+    def forward(ctx, q, k, cols, exclude, scale):
+        qs = q * scale if scale != 1 else q  # (N, D): no (N, K) scaling
+        buf, sums, m, picked = _excluded_exp(qs, k, cols, exclude)
+        lse = sums.log().add_(m)
+        ctx.save_for_backward(qs, k, cols, sums)
+        ctx.buf, ctx.exclude, ctx.scale = buf, exclude, scale
+        return lse, picked
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_lse, g_picked):
+        qs, k, cols, sums = ctx.saved_tensors
+        need_q, need_k = ctx.needs_input_grad[:2]
+        buf, ctx.buf = ctx.buf, None  # released after this backward
+        if not (need_q or need_k):
+            return None, None, None, None, None
+        if buf is None:
+            # a second backward through the graph (retain_graph,
+            # gradcheck): the first consumed the buffer; recompute it
+            buf = _excluded_exp(qs, k, cols, ctx.exclude)[0]
+        # dL/ds = g_lse * softmax + g_picked at the picked columns, in place
+        # in the exp buffer (softmax = exp(s - m) / sum)
+        grad = buf.mul_((g_lse / sums).unsqueeze(1))
+        grad.scatter_add_(1, cols, g_picked.to(grad.dtype))
+        g_q = torch.mm(grad, k).mul_(ctx.scale) if need_q else None
+        g_k = torch.mm(grad.t(), qs) if need_k else None
+        return g_q, g_k, None, None, None
+
+
+def excluded_lse(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    cols: torch.Tensor,
+    scale: float = 1.0,
+    exclude: Optional[torch.Tensor] = None
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Log-sum-exp of the rows of ``s = scale * q @ k.T`` without some
+    columns, and the values of those columns, in one fused pass.
+
+    ::
+
+        picked_ie = s_{i, cols_ie}
+        lse_i     = logsumexp_{j not in cols_i} s_ij   (exclude_i True)
+                  = logsumexp_j s_ij                   (exclude_i False)
+
+    (PSC's Eq. 4 denominator: the positive prototypes left out.) The (N, K)
+    logits are one buffer owned by the function: the excluded columns are
+    set to ``-inf`` and the buffer exponentiated in place, kept for the
+    backward, which turns it into ``g_lse * softmax + g_picked`` in place
+    and returns the gradients to ``q`` and ``k`` by two matmuls, so autograd
+    never holds a second (N, K) tensor. Values and gradients equal
+    ``torch.logsumexp`` / ``gather`` over ``q @ k.T * scale`` to rounding;
+    a NaN / +inf logit in a row's kept columns gives a non-finite ``lse``.
+    Not twice differentiable; a second backward through the same graph
+    (``retain_graph``) recomputes the buffer.
+
+    Args:
+        q (Tensor): (N, D) queries.
+        k (Tensor): (K, D) keys, same dtype.
+        cols (Tensor): (N, E) int64 column indices in ``[0, K)``, distinct
+            within a row.
+        scale (float): Multiplier of the logits (1 / temperature).
+            Defaults to 1.
+        exclude (Tensor, optional): (N,) bool, the rows whose ``cols`` are
+            left out of the log-sum-exp (a row must keep one column).
+            None: no row excludes (``cols`` only picked).
+
+    Returns:
+        tuple(Tensor, Tensor): ``lse`` (N,) and ``picked`` (N, E).
+    """
+    if q.dim() != 2 or k.dim() != 2 or q.size(1) != k.size(1):
+        raise ValueError(f'excluded_lse: q (N, D) and k (K, D) expected, '
+                         f'got {tuple(q.shape)} and {tuple(k.shape)}')
+    if cols.dim() != 2 or cols.size(0) != q.size(0):
+        raise ValueError(f'excluded_lse: cols must be ({q.size(0)}, E), got '
+                         f'{tuple(cols.shape)}')
+    return _ExcludedLSE.apply(q, k, cols.long(), exclude, float(scale))

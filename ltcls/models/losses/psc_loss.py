@@ -37,6 +37,16 @@ averaging exact even with unequal numbers of valid anchors per rank.
 
 Anchors whose label is negative (``-1``: unlabelled / ignored) have no
 positive prototype; their loss is 0 and they are left out of the mean.
+
+Numerics: features and prototypes are normalised by ``unit_normalize``
+(``F.normalize``'s values, closed-form backward) and the (N, C * M) logits
+are one buffer of the shared ``excluded_lse`` (1 / tau applied to the (N, D)
+anchors; positive columns set to ``-inf`` in place, exponentiated in place,
+turned into the softmax gradient in place in the backward, which returns
+the gradients to z and p by two matmuls): the same values and gradients as
+``torch.logsumexp`` over the scattered logits, to rounding, with one (N, C)
+buffer instead of the logits, their scaled and masked copies and
+autograd's gradient tensors.
 """
 import math
 from typing import Optional, Tuple
@@ -47,7 +57,8 @@ from torch import nn
 
 from ltcls.registry import MODELS
 from .autocast import autocast_off
-from .multi_positive_nce import reduce_anchor_loss
+from .multi_positive_nce import (excluded_lse, reduce_anchor_loss,
+                                 unit_normalize)
 from .utils import (check_choice, check_int, check_number, check_reduction,
                     compute_dtype_of)
 
@@ -115,29 +126,25 @@ def psc_anchor_loss(features: torch.Tensor,
                          f'classes (no negative prototype), got {num_classes}')
 
     dtype = compute_dtype_of(features)
-    z = F.normalize(features.to(dtype), dim=1)
-    p = F.normalize(prototypes.to(dtype), dim=2)
-    # (N, C * M): class-major columns, column c * M + k is prototype k of c
-    logits = z @ p.reshape(num_classes * num_protos, dim).t() / temperature
+    z = unit_normalize(features.to(dtype))
+    p = unit_normalize(prototypes.to(dtype))
     valid = labels >= 0
     safe_labels = labels.clamp_min(0)
-    # (N, M) columns of the anchor's own-class prototypes
+    # (N, M) columns of the anchor's own-class prototypes among the
+    # class-major (N, C * M) logits (column c * M + k: prototype k of c)
     cols = safe_labels[:, None] * num_protos + torch.arange(
-        num_protos, device=logits.device)
-    pos_logits = logits.gather(1, cols)  # (N, M)
-
+        num_protos, device=features.device)
     # Eq. 4 / 5: the denominator holds the prototypes of the other classes
-    # only (the positive columns are set to -inf by an (N, M) scatter, no
-    # dense (N, C) mask); exclude_positive=False keeps all prototypes (plain
-    # CE form). Ignored anchors keep every column (their loss is zeroed).
-    if exclude_positive:
-        src = torch.where(valid[:, None],
-                          torch.full_like(pos_logits, float('-inf')),
-                          pos_logits)
-        den_logits = logits.scatter(1, cols, src)
-    else:
-        den_logits = logits
-    lse = torch.logsumexp(den_logits, dim=1)  # (N, )
+    # only; exclude_positive=False keeps all prototypes (plain CE form).
+    # Ignored anchors keep every column (their loss is zeroed). One fused
+    # pass over the (N, C * M) logits z @ p.T / tau (owned buffer, positive
+    # columns -inf in place, in-place softmax backward)
+    lse, pos_logits = excluded_lse(
+        z,
+        p.reshape(num_classes * num_protos, dim),
+        cols,
+        scale=1.0 / temperature,
+        exclude=valid if exclude_positive else None)  # (N, ), (N, M)
     if num_protos > 1:
         if affinity == 'uniform':
             log_w = pos_logits.new_full(pos_logits.shape,

@@ -177,6 +177,23 @@ def test_no_positive_and_single_sample_classes_no_nan():
     assert torch.isfinite(f.grad).all() and (f.grad.abs().sum(1) > 0).all()
 
 
+@pytest.mark.parametrize('m', [1, 2])
+@pytest.mark.parametrize('exclude_positive', [True, False])
+def test_gradcheck_fused_path(m, exclude_positive):
+    """The fused excluded_lse / unit_normalize path (custom backwards) by
+    finite differences, with ignored anchors and weights (uniform affinity:
+    the softmax one is detached, so not what finite differences see)."""
+    affinity = 'uniform'
+    feats, labels, protos = _inputs(n=6, c=4, d=5, m=m, seed=11,
+                                    ignore=(2, ))
+    weight = torch.rand(6, dtype=torch.float64)
+    for reduction in ('mean', 'none'):
+        assert torch.autograd.gradcheck(
+            lambda f, p: psc_loss(f, labels, p, 0.5, exclude_positive,
+                                  affinity, weight, reduction),
+            (feats.requires_grad_(), protos.requires_grad_()))
+
+
 def test_fp16_inputs():
     feats, labels, protos = _inputs(n=32, c=50, d=16, seed=5)
     ref = psc_loss(feats, labels, protos, 0.05, reduction='none')
