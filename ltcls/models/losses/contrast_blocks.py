@@ -43,6 +43,7 @@ import torch
 from ltcls.models.losses.autocast import autocast_off
 from ltcls.models.utils.gather import (all_gather_with_grad, concat_all_gather,
                                        world_info)
+from .multi_positive_nce import block_lse
 from .utils import compute_dtype_of
 
 __all__ = [
@@ -504,7 +505,8 @@ def memory_block_lse(z: torch.Tensor,
         device=z.device).masked_fill(~filled & any_filled, float('-inf'))
     if bias is not None:
         col = col + bias
-    lse = torch.logsumexp(torch.addmm(col, z, keys.t()), dim=1)
+    # block_lse: one owned (A, L) buffer, no saved logits or softmax
+    lse = block_lse(z, keys, col)
     return torch.where(any_filled, lse, float('-inf'))
 
 

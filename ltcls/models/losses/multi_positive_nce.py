@@ -185,6 +185,74 @@ def own_plus_block_nce(
     return nce_from_sums(lse, w_sum, ws)
 
 
+class _BlockLSE(torch.autograd.Function):
+    """``log sum_j exp(z_i . k_j + b_j)`` owning its (A, L) buffer.
+
+    Forward: one ``addmm`` writes ``z K^T + b``, then ``amax`` and, in
+    place, ``sub_`` / ``exp_`` / row sum: the buffer ends as ``e_ij =
+    exp(x_ij - m_i)`` (``m_i`` the row max, 0 where it is infinite, as
+    ``torch.logsumexp``) and is the only saved (A, L) tensor. Backward
+    does not modify it: the softmax is ``e_ij / s_i``, so ``dz = (E K) *
+    g / s``, ``dK = E^T (z * g / s)`` and ``db = (g / s)^T E``: one
+    product per input that needs a gradient, no softmax-sized temporary.
+    """
+
+    @staticmethod
+    def forward(ctx, z, keys, col):
+        buf = torch.addmm(col, z, keys.t())
+        m = buf.amax(dim=1, keepdim=True)
+        m = m.masked_fill(m.isinf(), 0.0)
+        s = buf.sub_(m).exp_().sum(dim=1)
+        lse = s.log() + m.view(-1)
+        ctx.save_for_backward(z, keys, buf, s)
+        return lse
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        z, keys, buf, s = ctx.saved_tensors
+        scale = (grad / s).unsqueeze(1)  # (A, 1): softmax = e / s
+        gz = gk = gb = None
+        if ctx.needs_input_grad[0]:
+            gz = (buf @ keys) * scale
+        if ctx.needs_input_grad[1]:
+            gk = buf.t() @ (z * scale)
+        if ctx.needs_input_grad[2]:
+            gb = (scale.t() @ buf).view(-1)
+        return gz, gk, gb
+
+
+def block_lse(z: torch.Tensor,
+              keys: torch.Tensor,
+              col: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """(A,) ``log sum_j exp(z_i . k_j + b_j)`` with one (A, L) buffer.
+
+    The same values as ``torch.logsumexp(torch.addmm(col, z, keys.t()),
+    dim=1)`` (float rounding of the summation order aside) and their
+    gradients, but autograd keeps neither the logits nor a softmax-sized
+    gradient: the function owns its product buffer (exponentiated in
+    place, reused by the backward products). ``-inf`` entries of ``col``
+    (masked columns) drop out; a row whose columns are all ``-inf`` gives
+    ``-inf`` (and a NaN gradient, as ``torch.logsumexp``: callers mask such
+    rows, see :func:`~ltcls.models.losses.contrast_blocks.memory_block_lse`);
+    NaN / +inf propagate. Double backward is refused
+    (``once_differentiable``).
+
+    Args:
+        z (Tensor): (A, d) anchors, already divided by the temperature
+            (a per-anchor temperature scales the rows).
+        keys (Tensor): (L, d) keys in ``z``'s dtype and device.
+        col (Tensor, optional): (L,) column bias in ``z``'s dtype
+            (``-inf``: the column is out of the softmax). Defaults to 0.
+
+    Returns:
+        Tensor: (A,).
+    """
+    if col is None:
+        col = torch.zeros(keys.shape[0], dtype=z.dtype, device=z.device)
+    return _BlockLSE.apply(z, keys, col)
+
+
 def masked_logsumexp(logits: torch.Tensor,
                      valid: torch.Tensor) -> torch.Tensor:
     """(N,) log-sum-exp over the valid columns of each row; ``-inf`` for a
