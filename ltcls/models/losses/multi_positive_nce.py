@@ -185,41 +185,70 @@ def own_plus_block_nce(
     return nce_from_sums(lse, w_sum, ws)
 
 
-class _BlockLSE(torch.autograd.Function):
-    """``log sum_j exp(z_i . k_j + b_j)`` owning its (A, L) buffer.
+class _ProductLSE(torch.autograd.Function):
+    """Row log-sum-exp of ``s = scale * q K^T + b`` (some columns of some
+    rows left out) and the values of picked columns, owning its (A, L)
+    buffer; the one kernel behind :func:`block_lse` and
+    :func:`excluded_lse`.
 
-    Forward: one ``addmm`` writes ``z K^T + b``, then ``amax`` and, in
-    place, ``sub_`` / ``exp_`` / row sum: the buffer ends as ``e_ij =
-    exp(x_ij - m_i)`` (``m_i`` the row max, 0 where it is infinite, as
-    ``torch.logsumexp``) and is the only saved (A, L) tensor. Backward
-    does not modify it: the softmax is ``e_ij / s_i``, so ``dz = (E K) *
-    g / s``, ``dK = E^T (z * g / s)`` and ``db = (g / s)^T E``: one
-    product per input that needs a gradient, no softmax-sized temporary.
+    Forward: one ``mm`` / ``addmm`` writes ``s``, the picked (A, E)
+    columns are gathered, the excluded ones set to ``-inf`` by an (A, E)
+    scatter, then ``amax`` and, in place, ``sub_`` / ``exp_`` / row sum:
+    the buffer ends as ``e_ij = exp(s_ij - m_i)`` (``m_i`` the row max, 0
+    where it is infinite, as ``torch.logsumexp``) and is the only saved
+    (A, L) tensor. Backward does not modify it: the softmax is ``e_ij /
+    S_i``, so with ``w = g / S`` ``dq = scale (E K w + sum_e g'_ie
+    k_{c_ie})``, ``dK = E^T (q' w) + scatter(g' q')``, ``db = w^T E +
+    scatter(g')`` (``q' = scale q``, ``g'`` the picked columns'
+    gradient): one product per input that needs a gradient, no
+    softmax-sized temporary, and a second backward (``retain_graph``) reads
+    the same buffer.
     """
 
     @staticmethod
-    def forward(ctx, z, keys, col):
-        buf = torch.addmm(col, z, keys.t())
+    def forward(ctx, q, keys, col, cols, exclude, scale):
+        qs = q * scale if scale != 1.0 else q  # (A, d): no (A, L) scaling
+        buf = torch.mm(qs, keys.t()) if col is None else torch.addmm(
+            col, qs, keys.t())
+        picked = buf.gather(1, cols)  # (A, E)
+        if exclude is not None:
+            buf.scatter_(
+                1, cols,
+                torch.where(exclude[:, None],
+                            torch.full_like(picked, float('-inf')), picked))
         m = buf.amax(dim=1, keepdim=True)
         m = m.masked_fill(m.isinf(), 0.0)
         s = buf.sub_(m).exp_().sum(dim=1)
         lse = s.log() + m.view(-1)
-        ctx.save_for_backward(z, keys, buf, s)
-        return lse
+        ctx.save_for_backward(qs, keys, buf, s, cols)
+        ctx.scale = scale
+        return lse, picked
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad):
-        z, keys, buf, s = ctx.saved_tensors
-        scale = (grad / s).unsqueeze(1)  # (A, 1): softmax = e / s
-        gz = gk = gb = None
+    def backward(ctx, g_lse, g_picked):
+        qs, keys, buf, s, cols = ctx.saved_tensors
+        w = (g_lse / s).unsqueeze(1)  # (A, 1): softmax = e / s
+        picks = cols.shape[1] > 0  # a shape, not a device value
+        gq = gk = gb = None
         if ctx.needs_input_grad[0]:
-            gz = (buf @ keys) * scale
+            gq = (buf @ keys) * w
+            if picks:
+                gq = gq + (g_picked.unsqueeze(2) * keys[cols]).sum(dim=1)
+            if ctx.scale != 1.0:
+                gq = gq * ctx.scale
+        flat = cols.reshape(-1)
         if ctx.needs_input_grad[1]:
-            gk = buf.t() @ (z * scale)
+            gk = buf.t() @ (qs * w)
+            if picks:
+                gk.index_add_(0, flat, (g_picked.unsqueeze(2) *
+                                        qs.unsqueeze(1)).reshape(
+                                            -1, qs.shape[1]))
         if ctx.needs_input_grad[2]:
-            gb = (scale.t() @ buf).view(-1)
-        return gz, gk, gb
+            gb = (w.t() @ buf).view(-1)
+            if picks:
+                gb.index_add_(0, flat, g_picked.reshape(-1))
+        return gq, gk, gb, None, None, None
 
 
 def block_lse(z: torch.Tensor,
@@ -248,9 +277,8 @@ def block_lse(z: torch.Tensor,
     Returns:
         Tensor: (A,).
     """
-    if col is None:
-        col = torch.zeros(keys.shape[0], dtype=z.dtype, device=z.device)
-    return _BlockLSE.apply(z, keys, col)
+    no_cols = torch.empty(z.shape[0], 0, dtype=torch.long, device=z.device)
+    return _ProductLSE.apply(z, keys, col, no_cols, None, 1.0)[0]
 
 
 def masked_logsumexp(logits: torch.Tensor,
@@ -350,61 +378,6 @@ def unit_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return _UnitNormalize.apply(x, eps)
 
 
-def _excluded_exp(qs, k, cols, exclude):
-    """``exp(s - m)`` (an owned (N, K) buffer), its row sums, the row shifts
-    ``m`` and the picked logits of ``s = qs @ k.T``, the excluded columns
-    at 0."""
-    buf = torch.mm(qs, k.t())  # (N, K), owned: modified in place
-    picked = buf.gather(1, cols)  # (N, E)
-    if exclude is not None:
-        # the excluded columns of the flagged rows get -inf in place (an
-        # (N, E) scatter, no (N, K) mask)
-        buf.scatter_(
-            1, cols,
-            torch.where(exclude[:, None],
-                        torch.full_like(picked, float('-inf')), picked))
-    # torch.logsumexp's numerics: max-shifted exp, an infinite max shifts
-    # by 0 (so +inf gives +inf, a NaN propagates)
-    m = buf.amax(dim=1, keepdim=True)
-    m = m.masked_fill_(m.abs() == float('inf'), 0.0)
-    buf.sub_(m).exp_()
-    return buf, buf.sum(dim=1), m.view(-1), picked
-
-
-class _ExcludedLSE(torch.autograd.Function):
-    """Fused ``(logsumexp over kept columns, picked columns)`` of
-    ``scale * q @ k.T`` (see :func:`excluded_lse`)."""
-
-    @staticmethod
-    def forward(ctx, q, k, cols, exclude, scale):
-        qs = q * scale if scale != 1 else q  # (N, D): no (N, K) scaling
-        buf, sums, m, picked = _excluded_exp(qs, k, cols, exclude)
-        lse = sums.log().add_(m)
-        ctx.save_for_backward(qs, k, cols, sums)
-        ctx.buf, ctx.exclude, ctx.scale = buf, exclude, scale
-        return lse, picked
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g_lse, g_picked):
-        qs, k, cols, sums = ctx.saved_tensors
-        need_q, need_k = ctx.needs_input_grad[:2]
-        buf, ctx.buf = ctx.buf, None  # released after this backward
-        if not (need_q or need_k):
-            return None, None, None, None, None
-        if buf is None:
-            # a second backward through the graph (retain_graph,
-            # gradcheck): the first consumed the buffer; recompute it
-            buf = _excluded_exp(qs, k, cols, ctx.exclude)[0]
-        # dL/ds = g_lse * softmax + g_picked at the picked columns, in place
-        # in the exp buffer (softmax = exp(s - m) / sum)
-        grad = buf.mul_((g_lse / sums).unsqueeze(1))
-        grad.scatter_add_(1, cols, g_picked.to(grad.dtype))
-        g_q = torch.mm(grad, k).mul_(ctx.scale) if need_q else None
-        g_k = torch.mm(grad.t(), qs) if need_k else None
-        return g_q, g_k, None, None, None
-
-
 def excluded_lse(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -421,16 +394,16 @@ def excluded_lse(
         lse_i     = logsumexp_{j not in cols_i} s_ij   (exclude_i True)
                   = logsumexp_j s_ij                   (exclude_i False)
 
-    (PSC's Eq. 4 denominator: the positive prototypes left out.) The (N, K)
-    logits are one buffer owned by the function: the excluded columns are
-    set to ``-inf`` and the buffer exponentiated in place, kept for the
-    backward, which turns it into ``g_lse * softmax + g_picked`` in place
-    and returns the gradients to ``q`` and ``k`` by two matmuls, so autograd
-    never holds a second (N, K) tensor. Values and gradients equal
-    ``torch.logsumexp`` / ``gather`` over ``q @ k.T * scale`` to rounding;
-    a NaN / +inf logit in a row's kept columns gives a non-finite ``lse``.
-    Not twice differentiable; a second backward through the same graph
-    (``retain_graph``) recomputes the buffer.
+    (PSC's Eq. 4 denominator: the positive prototypes left out.) The same
+    kernel as :func:`block_lse` (``_ProductLSE``): the (N, K) logits are one
+    buffer owned by the function (1 / temperature applied to the (N, D)
+    queries), the excluded columns set to ``-inf`` by an (N, E) scatter and
+    the buffer exponentiated in place and kept for the backward, which
+    returns the gradients to ``q`` and ``k`` by one matmul each (plus the
+    picked columns' (N, E) terms), so autograd never holds a second (N, K)
+    tensor. Values and gradients equal ``torch.logsumexp`` / ``gather``
+    over ``q @ k.T * scale`` to rounding; a NaN / +inf logit in a row's
+    kept columns gives a non-finite ``lse``. Not twice differentiable.
 
     Args:
         q (Tensor): (N, D) queries.
@@ -452,4 +425,4 @@ def excluded_lse(
     if cols.dim() != 2 or cols.size(0) != q.size(0):
         raise ValueError(f'excluded_lse: cols must be ({q.size(0)}, E), got '
                          f'{tuple(cols.shape)}')
-    return _ExcludedLSE.apply(q, k, cols.long(), exclude, float(scale))
+    return _ProductLSE.apply(q, k, None, cols.long(), exclude, float(scale))
