@@ -485,7 +485,9 @@ def memory_block_lse(z: torch.Tensor,
                      bias=None) -> torch.Tensor:
     """(A,) ``log sum_{j filled} exp(z_i . k_j + b_j)`` without an (A, L)
     mask: one ``addmm`` writes the logits with the column bias (``-inf``
-    for empty slots) already added, then one log-sum-exp.
+    for empty slots) already added, then one log-sum-exp
+    (:func:`~ltcls.models.losses.multi_positive_nce.block_lse`: the
+    product buffer is exponentiated in place and reused by the backward).
 
     Args:
         z (Tensor): (A, d) anchors, already divided by the temperature.
